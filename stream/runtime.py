@@ -1,0 +1,152 @@
+"""The I/O side of the two stages: read a record, run the pure stage, write its outputs, count.
+
+Outputs are awaited (stored by Kafka) before the agent moves on, and Faust commits an offset only after
+that: at-least-once. Ticket ids are deterministic, so a replay rewrites the same tickets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+
+from classifiers import TextScorer, load_scorer
+from schemas.events import Outcome
+from stream.dedupe import encode_delta
+from stream.dedupe_state import restore_window
+from stream.metrics import Metrics
+from stream.routing import Router, load_rules
+from stream.settings import Settings
+from stream.sink import BatchSink, OutRecord
+from stream.ticketing import TicketingStage
+from stream.triage import TriageOutput, TriageStage
+
+__all__ = ["PipelineRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+class PipelineRuntime:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, scorer: TextScorer | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.scorer = scorer or load_scorer(settings.model_dir)
+        self.router = Router(load_rules(settings.rules_path))
+        self.triage = TriageStage(settings, self.scorer)
+        self.ticketing = TicketingStage(self.router)
+        self.sink = BatchSink(settings, client_id=f"{settings.app_id}-sink")
+        self.ready = asyncio.Event()
+        self._restored: set[int] = set()
+        self._assigned: set[int] = set()
+
+    async def start(self) -> None:
+        await self.sink.start()
+        self.ready.set()
+        log.info(
+            "pipeline runtime started (scorer %s, %d routing rules)",
+            self.scorer.version,
+            len(self.router.rules.rules),
+        )
+
+    async def stop(self) -> None:
+        self.ready.clear()
+        await self.sink.stop()
+
+    def on_assignment(self, raw_partitions: set[int]) -> None:
+        """Forget windows of partitions this worker lost or newly got: a new owner restores from the log."""
+        newly = raw_partitions - self._assigned
+        for p in list(self.triage.windows):
+            if p not in raw_partitions or p in newly:
+                del self.triage.windows[p]
+        self._restored = (self._restored & raw_partitions) - newly
+        self._assigned = set(raw_partitions)
+
+    async def _ensure_restored(self, partition: int) -> None:
+        if partition in self._restored:
+            return
+        window = self.triage.window(partition)
+        started = time.perf_counter()
+        n = await restore_window(self.settings, partition, window)
+        self._restored.add(partition)
+        self.metrics.dedupe_restored.inc(n)
+        log.info(
+            "restored %d dedupe keys for partition %d in %.2fs", n, partition, time.perf_counter() - started
+        )
+
+    async def handle_raw(self, value: bytes | None, topic: str, partition: int, offset: int) -> TriageOutput:
+        started = time.perf_counter()
+        await self._ensure_restored(partition)
+        now = time.time()
+        items, out = self.triage.decode(value, topic, partition, offset, now)
+        chunk = self.settings.score_chunk
+        for i in range(0, len(items), chunk):
+            if i:
+                await asyncio.sleep(0)  # a huge frame must not starve the heartbeat and the web server
+            self.triage.process(items[i : i + chunk], topic, partition, offset, now, out)
+        topics = self.settings.topics
+        pending: list[asyncio.Future[object]] = []
+        if out.forward:
+            pending += await self.sink.send(topics.actionable, out.forward)
+        if out.dead_letters:
+            pending += await self.sink.send(topics.deadletter, out.dead_letters)
+        if out.audit:
+            pending += await self.sink.send(
+                topics.audit, [OutRecord(orjson.dumps(out.audit), partition=partition)]
+            )
+        if out.new_keys:
+            delta = OutRecord(encode_delta(out.new_keys, now), partition=partition)
+            pending += await self.sink.send(topics.dedupe_changelog, [delta])
+        await asyncio.gather(*pending)
+        self._count_triage(out, time.perf_counter() - started)
+        return out
+
+    def _count_triage(self, out: TriageOutput, elapsed: float) -> None:
+        m = self.metrics
+        m.stage_records.labels("triage").inc()
+        m.stage_posts.labels("triage").inc(out.posts_in)
+        m.stage_seconds.labels("triage").observe(elapsed)
+        m.posts_in.inc(out.posts_in)
+        for outcome in (Outcome.FILTERED, Outcome.DUPLICATE, Outcome.DEAD_LETTER):
+            if out.outcomes[outcome]:
+                m.posts_out.labels(outcome.value).inc(out.outcomes[outcome])
+        for kind, n in out.duplicate_kinds.items():
+            m.duplicates.labels(kind).inc(n)
+        for kind, n in out.dead_kinds.items():
+            m.dead_letters.labels("triage", kind).inc(n)
+        if out.misrouted:
+            m.misrouted.inc(out.misrouted)
+        m.dedupe_keys.set(sum(len(w) for w in self.triage.windows.values()))
+        m.dedupe_bytes.set(sum(w.nbytes for w in self.triage.windows.values()))
+
+    async def handle_actionable(self, value: bytes | None, topic: str, partition: int, offset: int) -> None:
+        started = time.perf_counter()
+        out = self.ticketing.process(value, topic, partition, offset, time.time())
+        topics = self.settings.topics
+        pending: list[asyncio.Future[object]] = []
+        if out.tickets:
+            pending += await self.sink.send(topics.tickets, out.tickets)
+        if out.dead_letters:
+            pending += await self.sink.send(topics.deadletter, out.dead_letters)
+        if out.audit:
+            pending += await self.sink.send(
+                topics.audit, [OutRecord(orjson.dumps(out.audit), partition=partition)]
+            )
+        await asyncio.gather(*pending)
+        written = time.time()
+        m = self.metrics
+        m.stage_records.labels("route").inc()
+        m.stage_posts.labels("route").inc(out.posts)
+        m.stage_seconds.labels("route").observe(time.perf_counter() - started)
+        if out.emitted:
+            m.posts_out.labels(Outcome.TICKET.value).inc(len(out.emitted))
+        if out.dead_letters:
+            m.posts_out.labels(Outcome.DEAD_LETTER.value).inc(len(out.dead_letters))
+        for kind, n in out.dead_kinds.items():
+            m.dead_letters.labels("route", kind).inc(n)
+        for t in out.emitted:
+            m.tickets.labels(t.queue, str(t.priority)).inc()
+            m.ingest_to_ticket.labels(t.platform).observe(max(0.0, written - t.ingested_at))

@@ -1,0 +1,35 @@
+"""Ticket ids and ticket records. Ids are derived, never random, so at-least-once replay is harmless."""
+
+from __future__ import annotations
+
+import hashlib
+
+from schemas.post import Post
+from schemas.ticket import TicketPost
+
+__all__ = ["conversation_of", "ticket_id", "ticket_post"]
+
+
+def conversation_of(post: Post) -> str:
+    """The thread a post belongs to: its conversation root, else what it replies to, else itself."""
+    return post.conversation_id or post.reply_to or post.post_id
+
+
+def ticket_id(platform: str, brand: str | None, conversation: str) -> str:
+    digest = hashlib.blake2b(f"{platform}|{brand or ''}|{conversation}".encode(), digest_size=10).hexdigest()
+    return f"tkt_{digest}"
+
+
+def ticket_post(post: Post) -> TicketPost:
+    return TicketPost(
+        platform=post.platform,
+        post_id=post.post_id,
+        url=post.url,
+        author_id=post.author.id,
+        author_handle=post.author.handle,
+        author_followers=post.author.followers,
+        text=post.text,
+        lang=post.lang,
+        created_at=post.created_at,
+        ingested_at=post.ingested_at or post.created_at,
+    )

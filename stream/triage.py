@@ -1,0 +1,220 @@
+"""Stage one, on the raw posts topic: validate, dedupe, score, and keep only what needs an answer.
+
+Pure apart from the clock it is given: a record in, the records to write out. The agent does the I/O.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from classifiers import TextScorer, clout_reasons, clout_scores
+from schemas.events import Outcome
+from schemas.post import Post
+from stream.authors import AuthorActivity
+from stream.deadletter import dead_letter, reason_kind
+from stream.dedupe import DedupeWindow, hash64, partition_for, post_keys
+from stream.framing import RecordError, decode_record
+from stream.settings import Settings
+from stream.sink import OutRecord
+from stream.tickets import conversation_of, ticket_id
+from stream.validate import validate_items
+
+__all__ = ["TriageOutput", "TriageStage"]
+
+
+@dataclass
+class TriageOutput:
+    posts_in: int = 0
+    outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
+    duplicate_kinds: collections.Counter[str] = field(default_factory=collections.Counter)
+    dead_kinds: collections.Counter[str] = field(default_factory=collections.Counter)
+    dead_letters: list[OutRecord] = field(default_factory=list)
+    forward: list[OutRecord] = field(default_factory=list)  # frames for the actionable topic
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    new_keys: list[int] = field(default_factory=list)  # for the dedupe changelog
+    misrouted: int = 0
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+class TriageStage:
+    """Holds the per-partition dedupe windows and the scorer of one worker."""
+
+    def __init__(self, settings: Settings, scorer: TextScorer) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.windows: dict[int, DedupeWindow] = {}
+        self.authors = AuthorActivity()
+
+    def window(self, partition: int) -> DedupeWindow:
+        w = self.windows.get(partition)
+        if w is None:
+            w = self.windows[partition] = DedupeWindow(
+                self.settings.dedupe_window_s, self.settings.dedupe_bucket_s
+            )
+        return w
+
+    def decode(
+        self, value: bytes | None, topic: str, partition: int, offset: int, now: float
+    ) -> tuple[list[Any], TriageOutput]:
+        """Split a record into items; a record that is not JSON at all is one dead letter."""
+        out = TriageOutput()
+        try:
+            return decode_record(value, self.settings.max_record_bytes), out
+        except RecordError as exc:
+            reason = str(exc)
+            out.posts_in = 1
+            out.outcomes[Outcome.DEAD_LETTER] += 1
+            out.dead_kinds[reason_kind(reason)] += 1
+            out.dead_letters.append(
+                dead_letter(value or b"", reason, "triage", topic, partition, offset, now)
+            )
+            out.audit.append(self._decision("?", Outcome.DEAD_LETTER, reason, now))
+            return [], out
+
+    def process(
+        self, items: Sequence[Any], topic: str, partition: int, offset: int, now: float, out: TriageOutput
+    ) -> TriageOutput:
+        """Triage a chunk of a frame's items into ``out``; chunks of one frame are given in order."""
+        cfg = self.settings
+        out.posts_in += len(items)
+        good, bad = validate_items(items)
+        for _, item, reason in bad:
+            out.outcomes[Outcome.DEAD_LETTER] += 1
+            out.dead_kinds[reason_kind(reason)] += 1
+            out.dead_letters.append(
+                dead_letter(orjson.dumps(item), reason, "triage", topic, partition, offset, now)
+            )
+            out.audit.append(self._decision(_item_key(item), Outcome.DEAD_LETTER, reason, now))
+        if not good:
+            return out
+
+        posts = [p for _, p in good]
+        keys = [
+            post_keys(p.platform.value, p.post_id, p.text, p.repost_of, cfg.near_dup_min_tokens)
+            for p in posts
+        ]
+        flat: list[int] = []
+        for k in keys:
+            flat.append(k.identity)
+            if k.content is not None:
+                flat.append(k.content)
+            if partition_for(k.routing, cfg.partitions) != partition:
+                out.misrouted += 1
+        seen = iter(self.window(partition).seen_many(flat, now))
+
+        fresh: list[Post] = []
+        for post, k in zip(posts, keys, strict=True):
+            id_seen = next(seen)
+            content_seen = next(seen) if k.content is not None else False
+            if not id_seen:
+                out.new_keys.append(k.identity)
+            if k.content is not None and not content_seen:
+                out.new_keys.append(k.content)
+            kind = (
+                "repost"
+                if k.repost_of
+                else "same_post"
+                if id_seen
+                else "near_identical"
+                if content_seen
+                else None
+            )
+            if kind is None:
+                fresh.append(post)
+                continue
+            out.outcomes[Outcome.DUPLICATE] += 1
+            out.duplicate_kinds[kind] += 1
+            why = {
+                "repost": f"duplicate: repost of {k.repost_of}",
+                "same_post": "duplicate: same post seen before",
+                "near_identical": "duplicate: near-identical text seen within the window",
+            }[kind]
+            out.audit.append(self._decision(post.key, Outcome.DUPLICATE, why, now))
+        if fresh:
+            self._score(fresh, now, out)
+        return out
+
+    def _score(self, posts: list[Post], now: float, out: TriageOutput) -> None:
+        cfg = self.settings
+        batch = self.scorer.score([p.text for p in posts], [p.lang for p in posts])
+        rates = [self.authors.observe(f"{p.platform.value}:{p.author.id}", now) for p in posts]
+        clout = clout_scores(
+            [p.author.followers for p in posts],
+            [p.author.verified for p in posts],
+            [p.engagement.total for p in posts],
+            rates,
+        )
+        sentiments = batch.sentiment
+        intents = batch.intent
+        negativity = batch.negativity
+        actionable_p = batch.actionable_proba
+        intent_conf = batch.intent_proba.max(axis=1)
+        frames: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+        for i, post in enumerate(posts):
+            actionable = bool(actionable_p[i] >= cfg.actionable_threshold) and intents[i] != "promo"
+            reasons = list(batch.reasons[i]) + [
+                "clout:" + r
+                for r in clout_reasons(
+                    post.author.followers, post.author.verified, post.engagement.total, rates[i]
+                )
+            ]
+            scores = {
+                "sentiment": sentiments[i],
+                "negativity": round(float(negativity[i]), 4),
+                "intent": intents[i],
+                "intent_confidence": round(float(intent_conf[i]), 4),
+                "actionable": actionable,
+                "actionable_proba": round(float(actionable_p[i]), 4),
+                "clout": float(clout[i]),
+                "urgency": list(batch.urgency[i]),
+                "reasons": reasons,
+                "model_version": batch.model_version,
+            }
+            if not actionable:
+                out.outcomes[Outcome.FILTERED] += 1
+                why = f"filtered: {intents[i]} ({intent_conf[i]:.2f}), P(actionable) {actionable_p[i]:.2f}"
+                out.audit.append(self._decision(post.key, Outcome.FILTERED, why, now))
+                continue
+            conversation = conversation_of(post)
+            tid = ticket_id(post.platform.value, post.brand, conversation)
+            doc = post.model_dump(mode="json")
+            if doc["ingested_at"] is None:
+                doc["ingested_at"] = _iso(now)
+            frames[partition_for(hash64(tid), cfg.partitions)].append(
+                {"post": doc, "scores": scores, "ticket_id": tid, "conversation_id": conversation}
+            )
+            why = (
+                f"actionable: intent {intents[i]} ({intent_conf[i]:.2f}), P(actionable) {actionable_p[i]:.2f}"
+            )
+            out.audit.append(self._decision(post.key, "actionable", why, now, tid))
+        for p, frame in frames.items():
+            out.forward.append(OutRecord(value=orjson.dumps(frame), partition=p))
+
+    @staticmethod
+    def _decision(key: str, outcome: str, reason: str, now: float, tid: str | None = None) -> dict[str, Any]:
+        return {
+            "stage": "triage",
+            "post": key,
+            "outcome": str(outcome),
+            "reason": reason,
+            "ticket_id": tid,
+            "queue": None,
+            "at": _iso(now),
+        }
+
+
+def _item_key(item: Any) -> str:
+    if isinstance(item, dict):
+        platform, post_id = item.get("platform"), item.get("post_id")
+        if isinstance(platform, str) and isinstance(post_id, str | int):
+            return f"{platform[:32]}:{str(post_id)[:256]}"
+    return "?"

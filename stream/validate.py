@@ -1,0 +1,56 @@
+"""Turn decoded items into posts, or into reasons they are not posts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.post import Post
+
+__all__ = ["Invalid", "validate_items"]
+
+_POSTS: TypeAdapter[list[Post]] = TypeAdapter(list[Post])
+
+Invalid = tuple[int, Any, str]  # (index in frame, item, reason)
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "post"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid post: " + "; ".join(parts)
+
+
+def _check(post: Post) -> str | None:
+    """Rules pydantic types cannot say."""
+    if not post.text.strip() and not post.repost_of:
+        return "invalid post: text is empty and it is not a repost"
+    return None
+
+
+def validate_items(items: Sequence[Any]) -> tuple[list[tuple[int, Post]], list[Invalid]]:
+    """Validate a frame in one call when it is clean (the common case); item by item when it is not."""
+    try:
+        posts = _POSTS.validate_python(items)
+        good = list(enumerate(posts))
+        bad: list[Invalid] = []
+    except ValidationError:
+        good, bad = [], []
+        for i, item in enumerate(items):
+            try:
+                good.append((i, Post.model_validate(item)))
+            except ValidationError as exc:
+                bad.append((i, item, _reason(exc)))
+    if any(_check(p) for _, p in good):
+        kept = []
+        for i, post in good:
+            problem = _check(post)
+            if problem:
+                bad.append((i, post.model_dump(mode="json"), problem))
+            else:
+                kept.append((i, post))
+        good = kept
+    return good, bad
