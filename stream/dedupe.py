@@ -140,8 +140,10 @@ class DedupeWindow:
         current = self._current
         result = []
         for key, in_frozen in zip(key_list, frozen_hit.tolist(), strict=True):
-            result.append(in_frozen or key in current)
-            current.add(key)
+            seen = in_frozen or key in current
+            result.append(seen)
+            if not seen:  # the window runs from the first sighting; storing repeats would only cost memory
+                current.add(key)
         if len(current) >= self.freeze_at:
             self._freeze()
         return result

@@ -89,7 +89,7 @@ class _Compiled:
         m = rule.match
         kw = None
         if m.keywords:
-            kw = re.compile(r"\b(?:" + "|".join(re.escape(k.lower()) for k in m.keywords) + r")\b")
+            kw = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k.lower()) for k in m.keywords) + r")(?!\w)")
         return cls(
             rule,
             _lower_set(list(m.intent) if m.intent else None),

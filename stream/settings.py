@@ -43,25 +43,38 @@ class Settings(BaseSettings):
         description="host:port[,host:port]. Unset: `triage run` starts the embedded broker.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
         default="PLAINTEXT",
         validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL", "TRIAGE_KAFKA_SECURITY_PROTOCOL"),
     )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
-        default="PLAIN", validation_alias=AliasChoices("KAFKA_SASL_MECHANISM", "TRIAGE_KAFKA_SASL_MECHANISM")
+        description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+        default="PLAIN",
+        validation_alias=AliasChoices("KAFKA_SASL_MECHANISM", "TRIAGE_KAFKA_SASL_MECHANISM"),
     )
     kafka_sasl_username: str | None = Field(
-        default=None, validation_alias=AliasChoices("KAFKA_SASL_USERNAME", "TRIAGE_KAFKA_SASL_USERNAME")
+        description="SASL user name.",
+        default=None,
+        validation_alias=AliasChoices("KAFKA_SASL_USERNAME", "TRIAGE_KAFKA_SASL_USERNAME"),
     )
     kafka_sasl_password: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("KAFKA_SASL_PASSWORD", "TRIAGE_KAFKA_SASL_PASSWORD")
+        description="SASL password (a secret: never logged).",
+        default=None,
+        validation_alias=AliasChoices("KAFKA_SASL_PASSWORD", "TRIAGE_KAFKA_SASL_PASSWORD"),
     )
     kafka_ssl_cafile: Path | None = Field(
-        default=None, validation_alias=AliasChoices("KAFKA_SSL_CAFILE", "TRIAGE_KAFKA_SSL_CAFILE")
+        description="CA bundle to verify the brokers' certificates (default: system CAs).",
+        default=None,
+        validation_alias=AliasChoices("KAFKA_SSL_CAFILE", "TRIAGE_KAFKA_SSL_CAFILE"),
     )
     app_id: str = Field(default="social-triage", description="Faust app id: consumer group and state prefix.")
-    topic_prefix: str = Field(default="triage", pattern=r"^[A-Za-z0-9._-]+$")
+    topic_prefix: str = Field(
+        description="Prefix of every topic name.", default="triage", pattern=r"^[A-Za-z0-9._-]+$"
+    )
     partitions: int = Field(default=4, ge=1, le=1024, description="Partitions of every pipeline topic.")
-    replication_factor: int = Field(default=1, ge=1, le=7)
+    replication_factor: int = Field(
+        description="Replication factor of the topics the service creates.", default=1, ge=1, le=7
+    )
     session_timeout_s: float = Field(
         default=10.0, gt=0, description="Consumer session and rebalance timeout."
     )
@@ -72,7 +85,9 @@ class Settings(BaseSettings):
     near_dup_min_tokens: int = Field(
         default=6, ge=1, description="Texts with at least this many tokens are deduplicated by content too."
     )
-    actionable_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    actionable_threshold: float = Field(
+        description="P(actionable) at or above which a post becomes a ticket.", default=0.5, ge=0.0, le=1.0
+    )
     max_frame_posts: int = Field(
         default=1000, ge=1, description="Sources put at most this many posts in a frame."
     )
@@ -91,9 +106,11 @@ class Settings(BaseSettings):
 
     # --- Web / metrics -------------------------------------------------------------------------------
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics and the web API.")
-    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port: int = Field(description="Port of /metrics and the web API.", default=6066, ge=0, le=65535)
     data_dir: Path = Field(default=Path("var"), description="Worker state directory.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Worker log level."
+    )
 
     @cached_property
     def topics(self) -> TopicNames:

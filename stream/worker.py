@@ -15,6 +15,7 @@ __all__ = ["run_worker"]
 
 def run_worker(settings: Settings) -> None:
     """Blocks until the worker is stopped (SIGTERM/SIGINT stop it cleanly, committing what it finished)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(ensure_topics(settings))
     app, _ = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)

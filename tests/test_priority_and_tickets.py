@@ -1,0 +1,51 @@
+from schemas.post import Post
+from schemas.scores import Scores
+from stream.priority import priority_for
+from stream.tickets import conversation_of, ticket_id
+
+
+def scores(**over):
+    base = dict(
+        sentiment="neutral",
+        negativity=0.2,
+        intent="question",
+        intent_confidence=0.8,
+        actionable=True,
+        actionable_proba=0.8,
+        clout=10.0,
+        urgency=[],
+        reasons=[],
+    )
+    base.update(over)
+    return Scores(**base)
+
+
+def test_priority_rises_with_tone_clout_cues_and_tier():
+    assert priority_for(scores())[0] == 3
+    assert priority_for(scores(actionable=False))[0] == 4
+    assert priority_for(scores(negativity=0.9))[0] == 2
+    assert priority_for(scores(negativity=0.9, clout=80))[0] == 1
+    assert priority_for(scores(), customer_tier="Elite")[0] == 2
+    assert priority_for(scores(urgency=["outage"]))[0] == 2
+    p, why = priority_for(scores(urgency=["safety"]))
+    assert p == 1 and "safety" in why[0]
+
+
+def test_ticket_ids_are_deterministic_and_per_conversation():
+    a = ticket_id("x", "acme", "100")
+    assert a == ticket_id("x", "acme", "100")
+    assert a != ticket_id("x", "acme", "101") != ticket_id("facebook", "acme", "100")
+    assert a.startswith("tkt_") and len(a) == 24
+
+
+def test_replies_share_their_thread_root():
+    base = {
+        "platform": "x",
+        "author": {"id": "1", "handle": "h"},
+        "text": "t",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    root = Post.model_validate({**base, "post_id": "100"})
+    reply = Post.model_validate({**base, "post_id": "101", "reply_to": "100", "conversation_id": "100"})
+    bare_reply = Post.model_validate({**base, "post_id": "102", "reply_to": "100"})
+    assert conversation_of(root) == conversation_of(reply) == conversation_of(bare_reply) == "100"
