@@ -32,8 +32,18 @@ __all__ = [
 def load_scorer(model_dir: str | Path | None = None) -> TextScorer:
     """The scorer a worker uses: the model in ``model_dir`` if given, else the shipped default.
 
-    Called once per worker at start-up; the result is reused for every frame.
+    Called once per worker at start-up; the result is reused for every frame. A directory written by
+    ``triage train`` holds one head (sentiment or intent); the other head comes from the shipped default.
+    Raises ``FileNotFoundError``/``ValueError`` for a directory that is not a model.
     """
-    if model_dir is not None:
-        raise FileNotFoundError(f"no trained model support yet for {model_dir!s}")
-    return LexiconScorer()
+    from classifiers.model import DEFAULT_MODEL_DIR, ModelScorer, load_model
+
+    default = load_model(DEFAULT_MODEL_DIR)
+    if model_dir is None:
+        return ModelScorer(default, default)
+    model = load_model(model_dir)
+    if not model.heads:
+        raise ValueError(f"{model_dir}: model has no heads")
+    sentiment = model if "sentiment" in model.heads else default
+    intent = model if "intent" in model.heads else default
+    return ModelScorer(sentiment, intent, intent_base=default)

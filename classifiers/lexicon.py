@@ -18,14 +18,86 @@ __all__ = ["URGENCY_PATTERNS", "LexiconScorer", "urgency_cues"]
 _WORD = re.compile(r"[a-z']+")
 
 _NEGATIVE = frozenset(
-    """awful bad broke broken cancel cancelled charged crash crashed delay delayed disappointed disgusting
-    down error fail failed failing fraud furious hate horrible lost missing never outage overcharged poor
-    refund rude scam slow stuck terrible ugh unacceptable useless waiting worst wrong angry ridiculous
-    sucks annoyed frustrated nightmare joke pathetic""".split()
+    [
+        "awful",
+        "bad",
+        "broke",
+        "broken",
+        "cancel",
+        "cancelled",
+        "charged",
+        "crash",
+        "crashed",
+        "delay",
+        "delayed",
+        "disappointed",
+        "disgusting",
+        "down",
+        "error",
+        "fail",
+        "failed",
+        "failing",
+        "fraud",
+        "furious",
+        "hate",
+        "horrible",
+        "lost",
+        "missing",
+        "never",
+        "outage",
+        "overcharged",
+        "poor",
+        "refund",
+        "rude",
+        "scam",
+        "slow",
+        "stuck",
+        "terrible",
+        "ugh",
+        "unacceptable",
+        "useless",
+        "waiting",
+        "worst",
+        "wrong",
+        "angry",
+        "ridiculous",
+        "sucks",
+        "annoyed",
+        "frustrated",
+        "nightmare",
+        "joke",
+        "pathetic",
+    ]
 )
 _POSITIVE = frozenset(
-    """amazing awesome best brilliant excellent fantastic glad great happy helpful love loved lovely nice
-    perfect quick resolved smooth superb thank thanks thx wonderful appreciate recommend cool""".split()
+    [
+        "amazing",
+        "awesome",
+        "best",
+        "brilliant",
+        "excellent",
+        "fantastic",
+        "glad",
+        "great",
+        "happy",
+        "helpful",
+        "love",
+        "loved",
+        "lovely",
+        "nice",
+        "perfect",
+        "quick",
+        "resolved",
+        "smooth",
+        "superb",
+        "thank",
+        "thanks",
+        "thx",
+        "wonderful",
+        "appreciate",
+        "recommend",
+        "cool",
+    ]
 )
 _NEGATORS = frozenset(
     {"not", "no", "never", "isn't", "wasn't", "don't", "didn't", "can't", "won't", "nothing"}
@@ -35,8 +107,9 @@ _QUESTION = re.compile(
     r"\?|^(how|what|when|where|why|who|which|can|could|do|does|is|are|will|would|should)\b", re.I | re.M
 )
 _REQUEST = re.compile(
-    r"\b(refund|cancel|unsubscribe|reset|change my|update my|need (?:help|to)|please (?:help|fix|send|call|dm)"
-    r"|dm me|contact me|call me|replace|return|exchange|track(?:ing)?|where is my|account|password|invoice)\b",
+    r"\b(refund|cancel|unsubscribe|reset|change my|update my|need (?:help|to)"
+    r"|please (?:help|fix|send|call|dm)|dm me|contact me|call me|replace|return|exchange|track(?:ing)?"
+    r"|where is my|account|password|invoice)\b",
     re.I,
 )
 _PROMO = re.compile(
@@ -47,23 +120,31 @@ _PROMO = re.compile(
 
 URGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
     "safety": re.compile(
-        r"\b(fire|smoke|explod\w*|injur\w*|hurt|burn\w*|unsafe|danger\w*|emergency|choking|overheat\w*)\b",
+        r"\b(fire|smoke|explod\w*|injur\w*|hurt|burn\w*|unsafe|danger\w*|emergency|choking|overheat\w*"
+        r"|gas leak|carbon monoxide|electric shock|food poisoning|allergic reaction|caught fire|ambulance)\b",
         re.I,
     ),
     "legal_threat": re.compile(
-        r"\b(lawyer|attorney|sue|suing|lawsuit|legal action|small claims|ombudsman|regulator|trading standards)\b",
+        r"\b(lawyer|attorney|solicitor|sue|suing|lawsuit|legal action|small claims|ombudsman|regulator"
+        r"|trading standards|consumer rights)\b",
         re.I,
     ),
     "churn_threat": re.compile(
-        r"\b(switch(?:ing)? to|cancel(?:l?ing)? my (?:account|subscription|contract|plan)|leaving|never again"
-        r"|close my account|taking my business)\b",
+        r"\b(switch(?:ing)? (?:to|provider|providers|bank|banks|network)|time to switch"
+        r"|cancel(?:l?ing)? my (?:account|subscription|contract|plan|membership)|leaving you|never again"
+        r"|close my account|taking my business|lost a (?:loyal )?customer|last time i use)\b",
         re.I,
     ),
     "outage": re.compile(
-        r"\b(outage|is down|are down|not working|no service|no signal|can't log ?in|cannot log ?in|offline)\b",
+        r"\b(outage|is down|are down|down again|not working|no service|no signal|no internet|no power"
+        r"|power cut|can'?t log ?in|cannot log ?in|offline|won'?t load|servers? (?:is |are )?down)\b",
         re.I,
     ),
-    "press": re.compile(r"\b(journalist|reporter|press enquiry|writing a (?:piece|story|article))\b", re.I),
+    "press": re.compile(
+        r"\b(journalist|reporter|press (?:office|enquiry|inquiry)|media enquiry"
+        r"|writing (?:a|an) (?:piece|story|article)|for (?:a|our) (?:story|piece|article))\b",
+        re.I,
+    ),
 }
 
 

@@ -88,20 +88,16 @@ def create_app(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode types sync-only receivers
     async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", set())
-        rt.on_assignment({tp.partition for tp in assigned if tp.topic == topics.raw})
+        rt.on_assignment({(tp.topic, tp.partition) for tp in assigned})
 
     @app.agent(raw_topic, name="triage")
-    async def triage(stream: faust.StreamT[bytes]) -> None:
+    async def triage(stream: faust.Stream) -> None:
         await rt.ready.wait()
-        async for event in stream.events():
-            msg = event.message
-            await rt.handle_raw(msg.value, msg.topic, msg.partition, msg.offset)
+        await rt.process_stream(stream.noack().events(), rt.handle_raw)
 
     @app.agent(actionable_topic, name="route")
-    async def route(stream: faust.StreamT[bytes]) -> None:
+    async def route(stream: faust.Stream) -> None:
         await rt.ready.wait()
-        async for event in stream.events():
-            msg = event.message
-            await rt.handle_actionable(msg.value, msg.topic, msg.partition, msg.offset)
+        await rt.process_stream(stream.noack().events(), rt.handle_actionable)
 
     return app, rt

@@ -73,6 +73,12 @@ class Metrics:
             "the partitioning contract; cross-worker duplicates may slip through).",
             registry=r,
         )
+        self.assigned_partitions = Gauge(
+            "triage_assigned_partitions",
+            "Partitions of each input topic assigned to this worker.",
+            ["topic"],
+            registry=r,
+        )
         self.dedupe_keys = Gauge(
             "triage_dedupe_keys", "Keys held in the dedupe windows of this worker.", registry=r
         )

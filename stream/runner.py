@@ -119,6 +119,19 @@ class WorkerProcess:
             await asyncio.sleep(0.25)
         raise TimeoutError(f"worker not serving {self.metrics_url} after {timeout:.0f}s; see {self.log_path}")
 
+    async def wait_assigned(self, topic: str, partitions: int, timeout: float = 60.0) -> None:
+        """Wait until this worker owns ``partitions`` partitions of ``topic``: a one-worker group settled."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"worker exited early; see {self.log_path}")
+            with contextlib.suppress(OSError):
+                s = await asyncio.to_thread(scrape, self.metrics_url, 1.0)
+                if s.value("triage_assigned_partitions", topic=topic) >= partitions:
+                    return
+            await asyncio.sleep(0.25)
+        raise TimeoutError(f"worker was not assigned {topic} within {timeout:.0f}s; see {self.log_path}")
+
 
 def accounted(s: Scrape) -> tuple[float, float]:
     """(posts in, posts with a final outcome): equal once the pipeline is drained."""
@@ -216,6 +229,8 @@ async def run_pipeline(
         worker.start()
         await worker.wait_ready()
         echo(f"worker pid {worker.process.pid if worker.process else '?'}: metrics on {worker.metrics_url}")
+        await worker.wait_assigned(settings.topics.raw, settings.partitions)
+        echo("worker joined the consumer group; replaying the sample stream")
         started = time.monotonic()
         sent = 0
         async with PostProducer(settings, linger_s=0.05) as producer:

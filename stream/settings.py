@@ -112,6 +112,91 @@ class Settings(BaseSettings):
         default="INFO", description="Worker log level."
     )
 
+    # --- Sources (stream/sources) --------------------------------------------------------------------
+    # Lists are JSON in the environment, e.g. TRIAGE_BRAND_KEYWORDS='["acme", "acme air"]'.
+    source_metrics_port: int = Field(
+        default=6067, ge=0, le=65535, description="Port of a source's /metrics and /healthz."
+    )
+    source_listen_host: str = Field(
+        default="127.0.0.1", description="Bind address of push sources (webhook ingest, Meta webhooks)."
+    )
+    source_listen_port: int = Field(default=8088, ge=0, le=65535, description="Port of push sources.")
+    source_commit_every: int = Field(
+        default=1000, ge=1, description="Posts a source may have waiting on Kafka before it flushes."
+    )
+    source_commit_interval_s: float = Field(
+        default=1.0, gt=0, description="Longest time between flush + checkpoint while posts arrive."
+    )
+    source_stall_timeout_s: float = Field(
+        default=30.0, gt=0, description="Reconnect a stream silent this long (no keep-alive)."
+    )
+    brand: str | None = Field(default=None, description="Brand name stamped on posts from sources.")
+    brand_handles: list[str] = Field(
+        default_factory=list, description="The brand's handles without @ (Bluesky/Mastodon filtering)."
+    )
+    brand_keywords: list[str] = Field(
+        default_factory=list, description="Words or phrases that make a post about the brand (any case)."
+    )
+    x_api_url: str = Field(default="https://api.x.com", description="X API base URL.")
+    x_bearer_token: SecretStr | None = Field(default=None, description="X API v2 app bearer token.")
+    x_rules: list[str] = Field(
+        default_factory=list,
+        description="Filtered-stream rules to keep in place (others are deleted); empty: leave rules as is.",
+    )
+    x_backfill_minutes: int = Field(
+        default=0, ge=0, le=5, description="Minutes X re-sends after a reconnect (if allowed)."
+    )
+    bluesky_jetstream_url: str = Field(
+        default="wss://jetstream2.us-east.bsky.network/subscribe", description="Jetstream WebSocket URL."
+    )
+    bluesky_dids: list[str] = Field(
+        default_factory=list, description="The brand's DIDs: posts mentioning them are kept."
+    )
+    bluesky_rewind_s: float = Field(
+        default=5.0, ge=0, description="On resume, replay from this long before the cursor (gapless)."
+    )
+    mastodon_url: str | None = Field(default=None, description="Mastodon server base URL, https://host.")
+    mastodon_access_token: SecretStr | None = Field(default=None, description="Mastodon access token.")
+    mastodon_stream: Literal["public", "public:local", "hashtag", "list"] = Field(
+        default="public", description="Which streaming timeline to follow."
+    )
+    mastodon_tag: str | None = Field(default=None, description="Hashtag (without #) for the hashtag stream.")
+    mastodon_list_id: str | None = Field(default=None, description="List id for the list stream.")
+    meta_app_secret: SecretStr | None = Field(
+        default=None, description="Facebook app secret: verifies X-Hub-Signature-256 of deliveries."
+    )
+    meta_verify_token: SecretStr | None = Field(
+        default=None, description="Token Meta echoes in the subscription handshake (hub.verify_token)."
+    )
+    meta_path: str = Field(default="/meta/webhook", description="Path of the Meta webhook endpoint.")
+    reddit_api_url: str = Field(default="https://oauth.reddit.com", description="Reddit OAuth API base URL.")
+    reddit_auth_url: str = Field(
+        default="https://www.reddit.com/api/v1/access_token", description="Reddit token endpoint."
+    )
+    reddit_client_id: str | None = Field(default=None, description="Reddit app client id.")
+    reddit_client_secret: SecretStr | None = Field(default=None, description="Reddit app client secret.")
+    reddit_user_agent: str = Field(
+        default="social-triage/0.1", description="User-Agent Reddit requires (app:version by u/you)."
+    )
+    reddit_subreddits: list[str] = Field(default_factory=list, description="Subreddits to poll (no r/).")
+    reddit_poll_interval_s: float = Field(default=30.0, gt=0, description="Seconds between Reddit polls.")
+    rss_feeds: list[str] = Field(default_factory=list, description="RSS/Atom feed URLs of forums and blogs.")
+    rss_review_feeds: list[str] = Field(
+        default_factory=list, description="RSS/Atom feed URLs of review sites (platform 'review')."
+    )
+    rss_poll_interval_s: float = Field(default=300.0, gt=0, description="Seconds between feed polls.")
+    rss_seen_ids: int = Field(default=5000, ge=10, description="Entry ids remembered per feed.")
+    webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token the webhook ingest endpoint requires."
+    )
+    webhook_path: str = Field(default="/ingest", description="Path of the webhook ingest endpoint.")
+    webhook_max_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Larger webhook bodies get 413."
+    )
+    webhook_max_concurrency: int = Field(
+        default=16, ge=1, description="Push requests handled at once; more wait (bounds memory)."
+    )
+
     @cached_property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)

@@ -1,0 +1,210 @@
+"""Trained models on disk and the scorer the pipeline runs.
+
+A model directory holds ``model.json`` (format version, model version, classes, training-data sha256,
+metrics, created date) and ``model.npz`` (vocabulary and weights as plain arrays, read with
+``allow_pickle=False``): nothing executable is ever loaded from a path.
+
+A directory may hold a ``sentiment`` head, an ``intent`` head, or both. :class:`ModelScorer` takes each
+head from the directory given and the missing one from the shipped default, so ``triage train --task
+sentiment`` output is usable on its own. An intent head trained on complaint/not_complaint labels fills the
+``complaint`` column; the rest of the probability mass is split across the other intents in the
+proportions the default intent head gives.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS, ScoreBatch
+from classifiers.features import DENSE_NAMES, Features, Featurizer
+from classifiers.lexicon import URGENCY_PATTERNS
+
+__all__ = [
+    "BINARY_INTENT_LABELS",
+    "DEFAULT_MODEL_DIR",
+    "FORMAT_VERSION",
+    "ModelScorer",
+    "TrainedModel",
+    "load_model",
+]
+
+FORMAT = "social-triage-linear"
+FORMAT_VERSION = 1
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+BINARY_INTENT_LABELS: tuple[str, ...] = ("complaint", "not_complaint")
+
+FloatArray = npt.NDArray[np.float64]
+
+# One case-sensitive pass over the lower-cased batch says which posts may fire an urgency rule (re.I is ~3x
+# slower); most posts fire none, so the per-cue patterns run only on the few that might.
+_ANY_CUE = re.compile("|".join(f"(?:{p.pattern})" for p in URGENCY_PATTERNS.values()))
+
+
+def _cue_candidates(texts: Sequence[str]) -> set[int]:
+    blob = "\x00".join(texts).lower()
+    starts: list[int] = []
+    pos = 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t) + 1
+    return {bisect.bisect_right(starts, m.start()) - 1 for m in _ANY_CUE.finditer(blob)}
+
+
+@dataclass
+class TrainedModel:
+    """A featurizer plus one or two linear heads, and the metadata that travels with them."""
+
+    featurizer: Featurizer
+    heads: dict[str, Any]  # task -> LinearHead
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unknown"))
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``model.json`` and ``model.npz`` into ``out_dir`` (created if needed)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, npt.NDArray[Any]] = {"vocab": np.asarray(self.featurizer.vocab_list, dtype=np.str_)}
+        heads_meta: dict[str, Any] = {}
+        for task, head in self.heads.items():
+            arrays[f"{task}__coef"] = head.coef.astype(np.float32)
+            arrays[f"{task}__intercept"] = head.intercept.astype(np.float64)
+            heads_meta[task] = {
+                "classes": list(head.classes),
+                "dense_scale": head.dense_scale,
+                **self.meta.get("heads", {}).get(task, {}),
+            }
+        meta = {
+            **self.meta,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "dense_features": list(DENSE_NAMES),
+            "n_vocab": self.featurizer.n_sparse,
+            "heads": heads_meta,
+        }
+        np.savez_compressed(out / "model.npz", **arrays)  # type: ignore[arg-type]
+        (out / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return out
+
+
+def load_model(model_dir: str | Path) -> TrainedModel:
+    """Read a model directory written by :meth:`TrainedModel.save`; refuses anything else."""
+    from classifiers.linear import LinearHead
+
+    d = Path(model_dir)
+    meta_path, npz_path = d / "model.json", d / "model.npz"
+    if not meta_path.is_file() or not npz_path.is_file():
+        raise FileNotFoundError(f"{d}: not a model directory (needs model.json and model.npz)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{d}: unsupported model format {meta.get('format')!r} v{meta.get('format_version')}"
+        )
+    if list(meta.get("dense_features", [])) != list(DENSE_NAMES):
+        raise ValueError(f"{d}: model was built with different dense features; retrain it")
+    with np.load(npz_path, allow_pickle=False) as npz:
+        vocab = [str(w) for w in npz["vocab"]]
+        heads = {}
+        for task, h in meta["heads"].items():
+            coef = np.asarray(npz[f"{task}__coef"], dtype=np.float64)
+            intercept = np.asarray(npz[f"{task}__intercept"], dtype=np.float64)
+            if coef.shape != (len(vocab) + len(DENSE_NAMES), len(h["classes"])):
+                raise ValueError(f"{d}: {task} weights have shape {coef.shape}, metadata disagrees")
+            heads[task] = LinearHead(tuple(h["classes"]), coef, intercept, float(h["dense_scale"]))
+    return TrainedModel(Featurizer(vocab), heads, meta)
+
+
+class ModelScorer:
+    """The trained scorer: sentiment and intent heads, rule-based urgency cues, and reasons for each."""
+
+    def __init__(
+        self, sentiment: TrainedModel, intent: TrainedModel, intent_base: TrainedModel | None = None
+    ):
+        self.sentiment_model = sentiment
+        self.intent_model = intent
+        self.sentiment_head = sentiment.heads["sentiment"]
+        self.intent_head = intent.heads["intent"]
+        if tuple(self.sentiment_head.classes) != SENTIMENT_LABELS:
+            raise ValueError(f"sentiment head classes {self.sentiment_head.classes} != {SENTIMENT_LABELS}")
+        self.binary_intent = tuple(self.intent_head.classes) == BINARY_INTENT_LABELS
+        if not self.binary_intent and not set(self.intent_head.classes) <= set(INTENT_LABELS):
+            raise ValueError(f"intent head classes {self.intent_head.classes} are not intents")
+        self.intent_base = intent_base if self.binary_intent else None
+        versions = dict.fromkeys([sentiment.version, intent.version])
+        self.version = "+".join(versions)
+
+    def _features(self, model: TrainedModel, texts: Sequence[str], langs: Sequence[str | None] | None,
+                  cache: dict[int, Features]) -> Features:  # fmt: skip
+        key = id(model.featurizer)
+        if key not in cache:
+            cache[key] = model.featurizer.transform(texts, langs)
+        return cache[key]
+
+    def intent_matrix(self, feats: Features, base: Features | None) -> FloatArray:
+        """Intent probabilities in ``INTENT_LABELS`` order, whatever classes the head was trained on."""
+        p = self.intent_head.proba(feats)
+        n = p.shape[0]
+        out = np.zeros((n, len(INTENT_LABELS)), dtype=np.float64)
+        if self.binary_intent:
+            p_c = p[:, 0]
+            if self.intent_base is not None and base is not None:
+                rest = self.intent_base.heads["intent"].proba(base)
+                rest[:, INTENT_LABELS.index("complaint")] = 0.0
+                rest /= np.maximum(rest.sum(axis=1, keepdims=True), 1e-12)
+            else:
+                rest = np.zeros_like(out)
+                rest[:, INTENT_LABELS.index("chatter")] = 1.0
+            out = rest * (1.0 - p_c)[:, None]
+            out[:, INTENT_LABELS.index("complaint")] = p_c
+            return out
+        for j, cl in enumerate(self.intent_head.classes):
+            out[:, INTENT_LABELS.index(cl)] = p[:, j]
+        return out
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> ScoreBatch:
+        texts = list(texts)
+        cache: dict[int, Features] = {}
+        f_sent = self._features(self.sentiment_model, texts, langs, cache)
+        f_int = self._features(self.intent_model, texts, langs, cache)
+        f_base = self._features(self.intent_base, texts, langs, cache) if self.intent_base else None
+        sentiment = self.sentiment_head.proba(f_sent)
+        intent = self.intent_matrix(f_int, f_base)
+        s_arg = sentiment.argmax(axis=1)
+        i_arg = intent.argmax(axis=1)
+        s_top = self.sentiment_head.top_features(f_sent, s_arg, self.sentiment_model.featurizer.vocab_list)
+        head_arg = i_arg if not self.binary_intent else (intent[:, 0] < 0.5).astype(np.intp)
+        if not self.binary_intent:
+            head_arg = np.array(
+                [self.intent_head.classes.index(INTENT_LABELS[i]) for i in i_arg], dtype=np.intp
+            )
+        i_top = self.intent_head.top_features(f_int, head_arg, self.intent_model.featurizer.vocab_list)
+        urgency: list[tuple[str, ...]] = []
+        reasons: list[tuple[str, ...]] = []
+        candidates = _cue_candidates(texts)
+        for i, text in enumerate(texts):
+            cues: tuple[str, ...] = ()
+            if i in candidates:
+                cues = tuple(cue for cue, pat in URGENCY_PATTERNS.items() if pat.search(text))
+            urgency.append(cues)
+            s_lab, i_lab = SENTIMENT_LABELS[s_arg[i]], INTENT_LABELS[i_arg[i]]
+            r = [
+                f"sentiment {s_lab} {sentiment[i, s_arg[i]]:.2f}: "
+                + (", ".join(s_top[i]) or "no strong words"),
+                f"intent {i_lab} {intent[i, i_arg[i]]:.2f}: " + (", ".join(i_top[i]) or "no strong words"),
+            ]
+            if f_sent.lexicon_hits[i]:
+                r.append("lexicon " + " ".join(f_sent.lexicon_hits[i]))
+            r.extend(f"cue {c}" for c in cues)
+            reasons.append(tuple(r))
+        return ScoreBatch(sentiment, intent, urgency, reasons, model_version=self.version)
