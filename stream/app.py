@@ -7,13 +7,14 @@ per-record cost (~450 us here) affordable at firehose rates.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 from mode import Service
 
 from stream.runtime import PipelineRuntime
 from stream.settings import Settings
+from stream.transport import TriageApp
 from stream.web import WebServer
 
 __all__ = ["create_app"]
@@ -43,8 +44,9 @@ def create_app(
 ) -> tuple[faust.App, PipelineRuntime]:
     rt = runtime or PipelineRuntime(settings)
     brokers = [f"kafka://{hostport.strip()}" for hostport in settings.bootstrap.split(",")]
-    app = faust.App(
+    app = TriageApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=brokers,
         broker_credentials=_faust_credentials(settings),
         store="memory://",
@@ -91,13 +93,13 @@ def create_app(
         rt.on_assignment({(tp.topic, tp.partition) for tp in assigned})
 
     @app.agent(raw_topic, name="triage")
-    async def triage(stream: faust.Stream) -> None:
+    async def triage(stream: faust.StreamT[bytes]) -> None:
         await rt.ready.wait()
-        await rt.process_stream(stream.noack().events(), rt.handle_raw)
+        await rt.process_stream("triage", cast(faust.Stream, stream).noack().events(), rt.handle_raw)
 
     @app.agent(actionable_topic, name="route")
-    async def route(stream: faust.Stream) -> None:
+    async def route(stream: faust.StreamT[bytes]) -> None:
         await rt.ready.wait()
-        await rt.process_stream(stream.noack().events(), rt.handle_actionable)
+        await rt.process_stream("route", cast(faust.Stream, stream).noack().events(), rt.handle_actionable)
 
     return app, rt

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import logging
 import sys
@@ -74,33 +73,6 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_replay(args: argparse.Namespace) -> int:
-    from stream.producer import PostProducer
-    from stream.runner import read_jsonl
-
-    settings = _settings()
-    if not settings.kafka_bootstrap_servers:
-        print("triage replay: set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
-        return 2
-
-    async def go() -> int:
-        from stream.topics import ensure_topics
-
-        await ensure_topics(settings)
-        n = 0
-        async with PostProducer(settings) as producer:
-            for item in read_jsonl(args.file):
-                if isinstance(item, bytes):
-                    await producer.add_raw(item)
-                else:
-                    await producer.add(item)
-                n += 1
-        print(f"replayed {n} records from {args.file}")
-        return 0
-
-    return asyncio.run(go())
-
-
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.export import EXPORTED, SCHEMA_DIR, render, write_all
 
@@ -138,16 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=_cmd_broker)
 
-    p = sub.add_parser("replay", help="write posts from a JSONL(.gz) file to the raw topic, flat out")
-    p.add_argument("file", type=Path)
-    p.set_defaults(func=_cmd_replay)
-
     p = sub.add_parser("schemas", help="check (default) or --write the committed JSON Schemas")
     p.add_argument("--write", action="store_true")
     p.set_defaults(func=_cmd_schemas)
 
-    with contextlib.suppress(ModuleNotFoundError):  # train / evaluate live with the models they train
-        importlib.import_module("classifiers.cli").register(sub)
+    # Sub-commands that live with what they drive: train / evaluate with the models, source with the adapters.
+    for module in ("classifiers.cli", "stream.sources.cli"):
+        importlib.import_module(module).register(sub)
     return parser
 
 

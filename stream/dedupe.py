@@ -64,13 +64,19 @@ class PostKeys:
     repost_of: str | None  # set for reposts, which are duplicates of their original
 
 
-def post_keys(platform: str, post_id: str, text: str, repost_of: str | None, min_tokens: int) -> PostKeys:
+def post_keys(
+    platform: str, post_id: str, text: str, repost_of: str | None, min_tokens: int, thread: str | None = None
+) -> PostKeys:
+    """Keys of one post. ``thread`` is the conversation root of a reply: short stock replies ("all fixed,
+    thanks for the quick reply") recur across threads from different people, so a reply's text only
+    duplicates the same text in the same thread."""
     identity = hash64(f"id|{platform}:{post_id}")
     if repost_of:
         original = hash64(f"id|{platform}:{repost_of}")
         return PostKeys(identity, None, original, repost_of)
     tokens = content_tokens(text)
-    content = hash64("tx|" + " ".join(tokens)) if len(tokens) >= min_tokens else None
+    scope = f"{platform}:{thread}|" if thread else ""
+    content = hash64("tx|" + scope + " ".join(tokens)) if len(tokens) >= min_tokens else None
     return PostKeys(identity, content, content if content is not None else identity, None)
 
 

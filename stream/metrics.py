@@ -54,6 +54,13 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )
+        self.record_age = Histogram(
+            "triage_record_age_seconds",
+            "Age of a Kafka record when a stage starts on it: lag in seconds.",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.tickets = Counter(
             "triage_tickets_emitted",
             "Ticket records written to the tickets topic.",

@@ -31,12 +31,14 @@ def partition_of(post: Any, settings: Settings) -> int:
     if not isinstance(platform, str) or not isinstance(post_id, str) or not isinstance(text, str):
         return 0
     repost_of = post.get("repost_of")
+    thread = (post.get("conversation_id") or post.get("reply_to")) if post.get("reply_to") else None
     keys = post_keys(
         platform,
         post_id,
         text,
         repost_of if isinstance(repost_of, str) else None,
         settings.near_dup_min_tokens,
+        thread if isinstance(thread, str) else None,
     )
     return partition_for(keys.routing, settings.partitions)
 
@@ -58,7 +60,7 @@ class PostProducer:
         self.sink = BatchSink(settings, client_id=client_id)
         self._buffers: dict[int, list[Any]] = defaultdict(list)
         self._oldest: dict[int, float] = {}
-        self._in_flight: list[asyncio.Future[object]] = []
+        self._in_flight: list[asyncio.Future[None]] = []
         self._max_in_flight = max_in_flight
         self.posts_sent = 0
         self.frames_sent = 0
@@ -100,8 +102,9 @@ class PostProducer:
 
     async def add_raw(self, value: bytes, partition: int = 0) -> None:
         """Write a record as it is (for systems that produce their own records, and for tests)."""
-        futures = await self.sink.send(self.settings.topics.raw, [OutRecord(value, partition=partition)])
-        await self._track(futures)
+        await self._track(
+            await self.sink.send(self.settings.topics.raw, [OutRecord(value, partition=partition)])
+        )
 
     async def _send_due(self) -> None:
         now = time.monotonic()
@@ -113,23 +116,27 @@ class PostProducer:
         self._oldest.pop(partition, None)
         if not posts:
             return
-        futures = await self.sink.send(
+        stored = await self.sink.send(
             self.settings.topics.raw, [OutRecord(orjson.dumps(posts), partition=partition)]
         )
         self.posts_sent += len(posts)
         self.frames_sent += 1
-        await self._track(futures)
+        await self._track(stored)
 
-    async def _track(self, futures: Iterable[asyncio.Future[object]]) -> None:
+    async def _track(self, stored: asyncio.Future[None]) -> None:
         """Backpressure: at most ``max_in_flight`` unacknowledged frames; a slow broker slows the source."""
-        self._in_flight.extend(futures)
+        self._in_flight.append(stored)
         if len(self._in_flight) >= self._max_in_flight:
-            await asyncio.gather(*self._in_flight)
-            self._in_flight.clear()
+            await self._await_in_flight()
+
+    async def _await_in_flight(self) -> None:
+        """Wait for every write in flight. A failed write raises once, here; the futures are dropped either
+        way, so a source that reconnects after a Kafka outage starts clean instead of re-raising forever."""
+        in_flight, self._in_flight = self._in_flight, []
+        await asyncio.gather(*in_flight)
 
     async def flush(self) -> None:
         for p in list(self._buffers):
             await self._send(p)
         if self._in_flight:
-            await asyncio.gather(*self._in_flight)
-            self._in_flight.clear()
+            await self._await_in_flight()

@@ -89,6 +89,7 @@ class PipelineRuntime:
 
     async def process_stream(
         self,
+        stage: str,
         events: Any,
         handle: Callable[[bytes | None, str, int, int], Awaitable[Delivery]],
         max_in_flight: int = 256,
@@ -102,6 +103,10 @@ class PipelineRuntime:
         in_flight: collections.deque[Delivery] = collections.deque()
         async for event in events:
             msg = event.message
+            if msg.timestamp:
+                self.metrics.record_age.labels(stage).observe(
+                    max(0.0, time.time() - msg.timestamp)
+                )  # seconds
             delivery = await handle(msg.value, msg.topic, msg.partition, msg.offset)
             delivery.add_done_callback(functools.partial(self._ack_when_stored, event))
             in_flight.append(delivery)
@@ -127,21 +132,20 @@ class PipelineRuntime:
                 await asyncio.sleep(0)  # a huge frame must not starve the heartbeat and the web server
             self.triage.process(items[i : i + chunk], topic, partition, offset, now, out)
         topics = self.settings.topics
-        pending: list[asyncio.Future[object]] = []
+        pending: list[asyncio.Future[None]] = []
         if out.forward:
-            pending += await self.sink.send(topics.actionable, out.forward)
+            pending.append(await self.sink.send(topics.actionable, out.forward))
         if out.dead_letters:
-            pending += await self.sink.send(topics.deadletter, out.dead_letters)
+            pending.append(await self.sink.send(topics.deadletter, out.dead_letters))
         if out.audit:
-            pending += await self.sink.send(
-                topics.audit, [OutRecord(orjson.dumps(out.audit), partition=partition)]
-            )
+            audit = OutRecord(orjson.dumps(out.audit), partition=partition)
+            pending.append(await self.sink.send(topics.audit, [audit]))
         if out.new_keys:
             delta = OutRecord(encode_delta(out.new_keys, now), partition=partition)
-            pending += await self.sink.send(topics.dedupe_changelog, [delta])
+            pending.append(await self.sink.send(topics.dedupe_changelog, [delta]))
         return self._delivery(pending, lambda: self._count_triage(out, time.perf_counter() - started))
 
-    def _delivery(self, pending: list[asyncio.Future[object]], on_stored: Callable[[], None]) -> Delivery:
+    def _delivery(self, pending: list[asyncio.Future[None]], on_stored: Callable[[], None]) -> Delivery:
         async def deliver() -> None:
             await asyncio.gather(*pending)
             on_stored()
@@ -173,15 +177,14 @@ class PipelineRuntime:
         started = time.perf_counter()
         out = self.ticketing.process(value, topic, partition, offset, time.time())
         topics = self.settings.topics
-        pending: list[asyncio.Future[object]] = []
+        pending: list[asyncio.Future[None]] = []
         if out.tickets:
-            pending += await self.sink.send(topics.tickets, out.tickets)
+            pending.append(await self.sink.send(topics.tickets, out.tickets))
         if out.dead_letters:
-            pending += await self.sink.send(topics.deadletter, out.dead_letters)
+            pending.append(await self.sink.send(topics.deadletter, out.dead_letters))
         if out.audit:
-            pending += await self.sink.send(
-                topics.audit, [OutRecord(orjson.dumps(out.audit), partition=partition)]
-            )
+            audit = OutRecord(orjson.dumps(out.audit), partition=partition)
+            pending.append(await self.sink.send(topics.audit, [audit]))
         return self._delivery(pending, lambda: self._count_route(out, time.perf_counter() - started))
 
     def _count_route(self, out: TicketingOutput, elapsed: float) -> None:

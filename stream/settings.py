@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     replication_factor: int = Field(
         description="Replication factor of the topics the service creates.", default=1, ge=1, le=7
     )
+    fetch_max_wait_ms: int = Field(
+        default=100, ge=1, le=10_000, description="Longest a worker's fetch waits for data (Faust's is 1500)."
+    )
     session_timeout_s: float = Field(
         default=10.0, gt=0, description="Consumer session and rebalance timeout."
     )
@@ -83,7 +86,7 @@ class Settings(BaseSettings):
     dedupe_window_s: int = Field(default=3600, ge=60, description="How long a post id or text is remembered.")
     dedupe_bucket_s: int = Field(default=60, ge=1, description="Granularity of dedupe-window expiry.")
     near_dup_min_tokens: int = Field(
-        default=6, ge=1, description="Texts with at least this many tokens are deduplicated by content too."
+        default=8, ge=1, description="Texts with at least this many tokens are deduplicated by content too."
     )
     actionable_threshold: float = Field(
         description="P(actionable) at or above which a post becomes a ticket.", default=0.5, ge=0.0, le=1.0

@@ -99,7 +99,14 @@ class TriageStage:
 
         posts = [p for _, p in good]
         keys = [
-            post_keys(p.platform.value, p.post_id, p.text, p.repost_of, cfg.near_dup_min_tokens)
+            post_keys(
+                p.platform.value,
+                p.post_id,
+                p.text,
+                p.repost_of,
+                cfg.near_dup_min_tokens,
+                conversation_of(p) if p.reply_to else None,
+            )
             for p in posts
         ]
         flat: list[int] = []

@@ -89,3 +89,12 @@ def test_delta_round_trip():
     assert keys == [1, 2**64 - 1, 12345]
     with pytest.raises(ValueError):
         decode_delta(b"nope" + bytes(8))
+
+
+def test_the_same_stock_reply_in_two_threads_is_not_a_duplicate():
+    text = "all fixed now, really appreciate the quick reply from your team"
+    a = post_keys("x", "1", text, None, 6, thread="100")
+    b = post_keys("x", "2", text, None, 6, thread="200")
+    c = post_keys("x", "3", text, None, 6, thread="100")
+    assert a.content != b.content
+    assert a.content == c.content

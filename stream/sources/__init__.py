@@ -1,6 +1,7 @@
-"""Where posts come from: the synthetic firehose (for drills, benchmarks and the bundled sample).
+"""Where posts come from: platform adapters, webhook ingest, replay, and the synthetic firehose.
 
-Names are loaded on first use, so ``python -m stream.sources.generator`` does not import the module twice.
+Names are loaded on first use: a source process imports only its own adapter, and
+``python -m stream.sources.generator`` does not import its module twice.
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stream.sources.backoff import BackoffPolicy, Failure, Schedule
+    from stream.sources.base import ConfigError, Source, SourceError
+    from stream.sources.bluesky import BlueskySource
+    from stream.sources.checkpoint import CheckpointStore
+    from stream.sources.cli import register
+    from stream.sources.emitter import Emitter
     from stream.sources.generator import (
         BurstProfile,
         FirehoseGenerator,
@@ -18,19 +25,81 @@ if TYPE_CHECKING:
         run,
         write_sample,
     )
+    from stream.sources.mastodon import MastodonSource
+    from stream.sources.meta import MetaWebhookSource
+    from stream.sources.metrics import SourceMetrics
+    from stream.sources.reddit import RedditSource
+    from stream.sources.replay import ReplaySource
+    from stream.sources.rss import RssSource
+    from stream.sources.sink import JsonlSink, MemorySink, PostSink
+    from stream.sources.webhook import WebhookSource
+    from stream.sources.x import XSource
+
+_MODULE_OF = {
+    "BackoffPolicy": "backoff",
+    "Failure": "backoff",
+    "Schedule": "backoff",
+    "ConfigError": "base",
+    "Source": "base",
+    "SourceError": "base",
+    "BlueskySource": "bluesky",
+    "CheckpointStore": "checkpoint",
+    "register": "cli",
+    "Emitter": "emitter",
+    "BurstProfile": "generator",
+    "FirehoseGenerator": "generator",
+    "RunStats": "generator",
+    "malformed_records": "generator",
+    "measure_generation": "generator",
+    "run": "generator",
+    "write_sample": "generator",
+    "MastodonSource": "mastodon",
+    "MetaWebhookSource": "meta",
+    "SourceMetrics": "metrics",
+    "RedditSource": "reddit",
+    "ReplaySource": "replay",
+    "RssSource": "rss",
+    "JsonlSink": "sink",
+    "MemorySink": "sink",
+    "PostSink": "sink",
+    "WebhookSource": "webhook",
+    "XSource": "x",
+}
 
 __all__ = [
+    "BackoffPolicy",
+    "BlueskySource",
     "BurstProfile",
+    "CheckpointStore",
+    "ConfigError",
+    "Emitter",
+    "Failure",
     "FirehoseGenerator",
+    "JsonlSink",
+    "MastodonSource",
+    "MemorySink",
+    "MetaWebhookSource",
+    "PostSink",
+    "RedditSource",
+    "ReplaySource",
+    "RssSource",
     "RunStats",
+    "Schedule",
+    "Source",
+    "SourceError",
+    "SourceMetrics",
+    "WebhookSource",
+    "XSource",
     "malformed_records",
     "measure_generation",
+    "register",
     "run",
     "write_sample",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("stream.sources.generator"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"stream.sources.{module}"), name)

@@ -7,9 +7,12 @@ fail them, standing in for a slow or absent Kafka.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+import sys
+from typing import IO, Any, Protocol
 
-__all__ = ["MemorySink", "PostSink"]
+import orjson
+
+__all__ = ["JsonlSink", "MemorySink", "PostSink"]
 
 
 class PostSink(Protocol):
@@ -49,3 +52,18 @@ class MemorySink:
     @property
     def ids(self) -> list[str]:
         return [p["post_id"] for p in self.added if isinstance(p, dict)]
+
+
+class JsonlSink:
+    """Writes posts as JSON lines (``triage source ... --dry-run``): see what a source would produce."""
+
+    def __init__(self, out: IO[bytes] | None = None) -> None:
+        self.out = out if out is not None else sys.stdout.buffer
+        self.count = 0
+
+    async def add(self, post: Any) -> None:
+        self.out.write(orjson.dumps(post, option=orjson.OPT_APPEND_NEWLINE))
+        self.count += 1
+
+    async def flush(self) -> None:
+        self.out.flush()

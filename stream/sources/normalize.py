@@ -1,0 +1,157 @@
+"""Pure helpers shared by the per-platform normalisers: time parsing, HTML to text, mentions, brand filter.
+
+Every normaliser ends with :func:`finish`, which validates against :class:`schemas.post.Post` and returns the
+JSON-ready dict the producer writes, so an adapter can never put a post on Kafka the pipeline would reject.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.post import Post
+
+__all__ = [
+    "BrandFilter",
+    "NormalizeError",
+    "finish",
+    "hashtags_in",
+    "html_to_text",
+    "mentions_in",
+    "parse_time",
+]
+
+_MENTION = re.compile(r"(?<![\w@/])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}[A-Za-z0-9_])?)")
+_HASHTAG = re.compile(r"(?<![\w&#/])#(\w{1,139})")
+_TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
+_MAX_TEXT = 40_000
+
+
+class NormalizeError(ValueError):
+    """A platform payload that cannot become a post (counted as malformed, never produced)."""
+
+
+def parse_time(value: Any) -> datetime:
+    """ISO 8601 (with ``Z``), Unix seconds/milliseconds, or the classic Twitter format, to aware UTC."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, str) and value:
+        text = value.strip()
+        if text.isdigit():
+            return parse_time(int(text))
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                dt = datetime.strptime(text, _TWITTER_TIME)
+            except ValueError:
+                raise NormalizeError(f"unparseable time {value!r}") from None
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    raise NormalizeError(f"missing or invalid time {value!r}")
+
+
+class _TextExtractor(HTMLParser):
+    _BREAKS = frozenset({"br", "p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "tr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self._BREAKS and self.parts:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment (Mastodon content, feed summaries), whitespace collapsed per line."""
+    if "<" not in markup:
+        return html.unescape(markup).strip()
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)[:100]
+
+
+def mentions_in(text: str) -> list[str]:
+    return _unique(m.rstrip(".") for m in _MENTION.findall(text))
+
+
+def hashtags_in(text: str) -> list[str]:
+    return _unique(_HASHTAG.findall(text))
+
+
+class BrandFilter:
+    """Keeps posts that mention a brand handle or contain a keyword; with neither configured, keeps all."""
+
+    def __init__(self, handles: Iterable[str] = (), keywords: Iterable[str] = ()) -> None:
+        self.handles = {h.lstrip("@").lower() for h in handles if h.strip("@ ")}
+        words = [k.strip().lower() for k in keywords if k.strip()]
+        self._keywords = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
+            if words
+            else None
+        )
+
+    @property
+    def open(self) -> bool:
+        return not self.handles and self._keywords is None
+
+    def matches(self, text: str, mentions: Iterable[str] = ()) -> bool:
+        if self.open:
+            return True
+        if self.handles:
+            for m in mentions:
+                m = m.lower().lstrip("@")
+                # a Mastodon/Bluesky mention may carry the server: acme@mastodon.social, acme.bsky.social
+                if (
+                    m in self.handles
+                    or m.split("@", 1)[0] in self.handles
+                    or m.split(".", 1)[0] in self.handles
+                ):
+                    return True
+            if any(f"@{h}" in text.lower() for h in self.handles):
+                return True
+        return self._keywords is not None and self._keywords.search(text) is not None
+
+
+def finish(post: dict[str, Any]) -> dict[str, Any]:
+    """Validate a normalised post and return it as JSON-ready dict; :class:`NormalizeError` if invalid."""
+    text = post.get("text")
+    if isinstance(text, str) and len(text) > _MAX_TEXT:
+        post = {**post, "text": text[:_MAX_TEXT]}
+    try:
+        model = Post.model_validate(post)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise NormalizeError(problems) from None
+    return model.model_dump(mode="json", exclude_none=True)
