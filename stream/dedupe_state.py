@@ -7,34 +7,44 @@ partition ``p`` restores exactly changelog partition ``p`` (give it ``retention.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.dedupe import DedupeWindow, decode_delta
 from stream.settings import Settings
 
-__all__ = ["restore_window"]
+__all__ = ["restore_windows"]
 
 
-async def restore_window(settings: Settings, partition: int, window: DedupeWindow) -> int:
-    """Replay changelog partition ``partition`` into ``window``; returns the number of keys restored."""
-    tp = TopicPartition(settings.topics.dedupe_changelog, partition)
+async def restore_windows(settings: Settings, windows: Mapping[int, DedupeWindow]) -> dict[int, int]:
+    """Replay the changelog partitions of ``windows`` into them, all with one consumer (starting a consumer
+    costs more than reading an empty partition). Returns the number of keys restored per partition."""
+    topic = settings.topics.dedupe_changelog
+    tps = {TopicPartition(topic, p): p for p in windows}
+    restored = dict.fromkeys(windows, 0)
+    if not tps:
+        return restored
     consumer = AIOKafkaConsumer(
         **settings.aiokafka_kwargs(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
-    restored = 0
     try:
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        await consumer.seek_to_beginning(tp)
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-            for record in batch.get(tp, []):
-                if record.value is None:
-                    continue
-                at, keys = decode_delta(record.value)
-                window.add(keys, at)
-                restored += len(keys)
+        consumer.assign(list(tps))
+        ends = await consumer.end_offsets(list(tps))
+        await consumer.seek_to_beginning(*tps)
+        todo = {tp for tp in tps if ends[tp] > 0}
+        while todo:
+            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                window = windows[tps[tp]]
+                for record in records:
+                    if record.value is None:
+                        continue
+                    at, keys = decode_delta(record.value)
+                    window.add(keys, at)
+                    restored[tps[tp]] += len(keys)
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
     return restored

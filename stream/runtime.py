@@ -19,7 +19,7 @@ import orjson
 from classifiers import TextScorer, load_scorer
 from schemas.events import Outcome
 from stream.dedupe import encode_delta
-from stream.dedupe_state import restore_window
+from stream.dedupe_state import restore_windows
 from stream.metrics import Metrics
 from stream.routing import Router, load_rules
 from stream.settings import Settings
@@ -47,7 +47,7 @@ class PipelineRuntime:
         self.sink = BatchSink(settings, client_id=f"{settings.app_id}-sink")
         self.ready = asyncio.Event()
         self._restored: set[int] = set()
-        self._assigned: set[int] = set()
+        self._assigned: set[int] = set()  # raw-topic partitions of the current assignment
 
     async def start(self) -> None:
         await self.sink.start()
@@ -76,15 +76,20 @@ class PipelineRuntime:
         self._assigned = set(raw_partitions)
 
     async def _ensure_restored(self, partition: int) -> None:
+        """Before the first frame of a newly assigned partition: restore every assigned raw partition that
+        still needs it, in one pass."""
         if partition in self._restored:
             return
-        window = self.triage.window(partition)
+        wanted = (self._assigned | {partition}) - self._restored
         started = time.perf_counter()
-        n = await restore_window(self.settings, partition, window)
-        self._restored.add(partition)
-        self.metrics.dedupe_restored.inc(n)
+        counts = await restore_windows(self.settings, {p: self.triage.window(p) for p in wanted})
+        self._restored |= wanted
+        self.metrics.dedupe_restored.inc(sum(counts.values()))
         log.info(
-            "restored %d dedupe keys for partition %d in %.2fs", n, partition, time.perf_counter() - started
+            "restored %d dedupe keys for partitions %s in %.2fs",
+            sum(counts.values()),
+            sorted(wanted),
+            time.perf_counter() - started,
         )
 
     async def process_stream(

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from schemas.post import Post
 from schemas.ticket import TicketPost
 
-__all__ = ["conversation_of", "ticket_id", "ticket_post"]
+__all__ = ["conversation_of", "ticket_id", "ticket_partition", "ticket_post"]
+
+_KAFKA_PARTITIONER = DefaultPartitioner()
 
 
 def conversation_of(post: Post) -> str:
@@ -18,6 +22,13 @@ def conversation_of(post: Post) -> str:
 def ticket_id(platform: str, brand: str | None, conversation: str) -> str:
     digest = hashlib.blake2b(f"{platform}|{brand or ''}|{conversation}".encode(), digest_size=10).hexdigest()
     return f"tkt_{digest}"
+
+
+def ticket_partition(tid: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2) on the ticket id: a CRM that writes lifecycle events keyed by
+    ticket id with any standard client lands them on the partition that holds the ticket."""
+    parts = list(range(partitions))
+    return int(_KAFKA_PARTITIONER(tid.encode(), parts, parts))
 
 
 def ticket_post(post: Post) -> TicketPost:

@@ -18,11 +18,11 @@ from schemas.events import Outcome
 from schemas.post import Post
 from stream.authors import AuthorActivity
 from stream.deadletter import dead_letter, reason_kind
-from stream.dedupe import DedupeWindow, hash64, partition_for, post_keys
+from stream.dedupe import DedupeWindow, partition_for, post_keys
 from stream.framing import RecordError, decode_record
 from stream.settings import Settings
 from stream.sink import OutRecord
-from stream.tickets import conversation_of, ticket_id
+from stream.tickets import conversation_of, ticket_id, ticket_partition
 from stream.validate import validate_items
 
 __all__ = ["TriageOutput", "TriageStage"]
@@ -196,7 +196,7 @@ class TriageStage:
             doc = post.model_dump(mode="json")
             if doc["ingested_at"] is None:
                 doc["ingested_at"] = _iso(now)
-            frames[partition_for(hash64(tid), cfg.partitions)].append(
+            frames[ticket_partition(tid, cfg.partitions)].append(
                 {"post": doc, "scores": scores, "ticket_id": tid, "conversation_id": conversation}
             )
             why = (

@@ -49,3 +49,14 @@ def test_replies_share_their_thread_root():
     reply = Post.model_validate({**base, "post_id": "101", "reply_to": "100", "conversation_id": "100"})
     bare_reply = Post.model_validate({**base, "post_id": "102", "reply_to": "100"})
     assert conversation_of(root) == conversation_of(reply) == conversation_of(bare_reply) == "100"
+
+
+def test_ticket_partition_is_kafkas_default_partitioner_on_the_ticket_id():
+    """CRMs key lifecycle events by ticket id with stock clients: they must meet the ticket's partition."""
+    from aiokafka.partitioner import murmur2
+
+    from stream.tickets import ticket_partition
+
+    for i in range(50):
+        tid = ticket_id("x", "acme", str(i))
+        assert ticket_partition(tid, 12) == (murmur2(tid.encode()) & 0x7FFFFFFF) % 12
