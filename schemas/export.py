@@ -9,9 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.events import AuditDecision, DeadLetter, TicketEvent
+from schemas.ops import Alert, CustomerProfile, OpsCommand
 from schemas.post import Post
 from schemas.rules import RoutingRules
 from schemas.scored import ScoredPost
+from schemas.sla import SlaPolicy
 from schemas.ticket import Ticket
 
 __all__ = ["EXPORTED", "SCHEMA_DIR", "generate", "render", "write_all"]
@@ -26,6 +28,10 @@ EXPORTED: dict[str, type[BaseModel]] = {
     "audit.schema.json": AuditDecision,
     "dead_letter.schema.json": DeadLetter,
     "routing_rules.schema.json": RoutingRules,
+    "customer.schema.json": CustomerProfile,
+    "ops_command.schema.json": OpsCommand,
+    "alert.schema.json": Alert,
+    "sla_policy.schema.json": SlaPolicy,
 }
 
 

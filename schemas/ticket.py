@@ -57,6 +57,7 @@ class Ticket(BaseModel):
     priority: int = Field(ge=1, le=4, description="1 is most urgent.")
     tier: int = Field(default=1, ge=1, le=3, description="Escalation tier: 1 front line, 2 specialists.")
     status: TicketStatus = TicketStatus.OPEN
+    agent: str | None = Field(default=None, description="Agent working on it, from the CRM or the ops API.")
     brand: str | None = None
     platform: Platform
     conversation_id: str = Field(description="Thread root id, or the post id when it starts a thread.")
@@ -66,5 +67,12 @@ class Ticket(BaseModel):
     scores: Scores
     routing_rule: str | None = Field(default=None, description="Name of the rule that chose the queue.")
     explanation: list[str] = Field(description="Why actionable, why this queue, why this priority.")
-    created_at: UtcDatetime = Field(description="Ingest time of the first triggering post.")
-    updated_at: UtcDatetime = Field(description="Ingest time of the latest triggering post.")
+    contacts: int = Field(default=1, ge=1, description="Posts from the customer in this episode.")
+    episode: int = Field(
+        default=1, ge=1, description="Counts fresh starts: a thread that comes back after the reopen period."
+    )
+    reopened: int = Field(default=0, ge=0, description="Times this episode was reopened.")
+    created_at: UtcDatetime = Field(description="Ingest time of the first triggering post of this episode.")
+    updated_at: UtcDatetime = Field(description="Time of the latest change.")
+    first_response_at: UtcDatetime | None = None
+    resolved_at: UtcDatetime | None = None

@@ -1,6 +1,7 @@
-"""The Faust app: topics, the two agents and the services around them, declared apart like Faust's examples.
+"""The Faust app: topics, the ticket table, the two agents and the services around them, declared apart
+like Faust's examples.
 
-Agents take one Kafka record per step; a record is a frame of many posts, which is what makes Faust's
+Agents take one Kafka record per step; a raw record is a frame of many posts, which is what makes Faust's
 per-record cost (~450 us here) affordable at firehose rates.
 """
 
@@ -39,10 +40,7 @@ def _faust_credentials(settings: Settings) -> Any:
     )
 
 
-def create_app(
-    settings: Settings, runtime: PipelineRuntime | None = None
-) -> tuple[faust.App, PipelineRuntime]:
-    rt = runtime or PipelineRuntime(settings)
+def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
     brokers = [f"kafka://{hostport.strip()}" for hostport in settings.bootstrap.split(",")]
     app = TriageApp(
         settings.app_id,
@@ -70,14 +68,33 @@ def create_app(
         logging_config=None,
     )
     topics = settings.topics
+
+    # --- topics ------------------------------------------------------------------------------------------
     raw_topic = app.topic(topics.raw, value_type=bytes, key_type=bytes, partitions=settings.partitions)
-    actionable_topic = app.topic(
-        topics.actionable, value_type=bytes, key_type=bytes, partitions=settings.partitions
+    # Stage two reads three topics, all partitioned by ticket id (murmur2, as any Kafka client does).
+    ticket_topics = app.topic(
+        topics.actionable,
+        topics.ticket_events,
+        topics.commands,
+        value_type=bytes,
+        key_type=bytes,
+        partitions=settings.partitions,
     )
 
+    # --- tables ------------------------------------------------------------------------------------------
+    # Ticket states keyed by ticket id. use_partitioner: a changelog record goes to the partition of its
+    # key, which is the partition of that ticket's records on the three topics above.
+    tickets = app.Table(
+        "tickets", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True
+    )
+
+    rt = PipelineRuntime(settings, store=tickets)
+    rt.is_recovering = lambda: bool(app.in_recovery)
+
+    # --- services ----------------------------------------------------------------------------------------
     @app.service
     class Runtime(Service):
-        """Starts the batched sink with the worker (before the agents need it) and stops it after."""
+        """Starts the batched sink and the followers with the worker (before the agents need them)."""
 
         async def on_start(self) -> None:
             await rt.start()
@@ -92,14 +109,15 @@ def create_app(
         assigned = args[0] if args else kwargs.get("assigned", set())
         rt.on_assignment({(tp.topic, tp.partition) for tp in assigned})
 
+    # --- agents ------------------------------------------------------------------------------------------
     @app.agent(raw_topic, name="triage")
     async def triage(stream: faust.StreamT[bytes]) -> None:
         await rt.ready.wait()
         await rt.process_stream("triage", cast(faust.Stream, stream).noack().events(), rt.handle_raw)
 
-    @app.agent(actionable_topic, name="route")
+    @app.agent(ticket_topics, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
         await rt.ready.wait()
-        await rt.process_stream("route", cast(faust.Stream, stream).noack().events(), rt.handle_actionable)
+        await rt.process_stream("route", cast(faust.Stream, stream).noack().events(), rt.handle_ticketing)
 
     return app, rt

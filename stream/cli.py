@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true")
     p.set_defaults(func=_cmd_schemas)
 
-    # Sub-commands that live with what they drive: train / evaluate with the models, source with the adapters.
-    for module in ("classifiers.cli", "stream.sources.cli"):
+    # Sub-commands that live with what they drive: train/evaluate (models), source (adapters), top (metrics).
+    for module in ("classifiers.cli", "stream.sources.cli", "stream.top"):
         importlib.import_module(module).register(sub)
     return parser
 

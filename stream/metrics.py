@@ -54,6 +54,12 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "triage_consumer_lag",
+            "Records of an input partition held by this worker, not yet committed.",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.record_age = Histogram(
             "triage_record_age_seconds",
             "Age of a Kafka record when a stage starts on it: lag in seconds.",
@@ -73,6 +79,83 @@ class Metrics:
             ["platform"],
             buckets=LATENCY_BUCKETS,
             registry=r,
+        )
+        # --- tickets and operations (the route stage; each worker exports the partitions it holds) ----
+        self.backlog = Gauge(
+            "triage_backlog_tickets",
+            "Open tickets by queue, priority and agent ('' when unassigned).",
+            ["queue", "priority", "agent"],
+            registry=r,
+        )
+        self.oldest_open = Gauge(
+            "triage_oldest_open_ticket_seconds",
+            "Age of the oldest open ticket per queue.",
+            ["queue"],
+            registry=r,
+        )
+        self.created = Counter(
+            "triage_tickets_created", "Tickets opened (new threads and new episodes).", ["queue"], registry=r
+        )
+        self.first_responded = Counter(
+            "triage_tickets_first_responded", "Tickets given a first response.", ["queue"], registry=r
+        )
+        self.resolved = Counter("triage_tickets_resolved", "Tickets resolved.", ["queue"], registry=r)
+        self.reopened = Counter(
+            "triage_tickets_reopened", "Tickets reopened (by the CRM or the customer).", ["queue"], registry=r
+        )
+        self.escalated = Counter(
+            "triage_tickets_escalated", "Tickets moved to a higher tier.", ["queue"], registry=r
+        )
+        self.reassigned = Counter(
+            "triage_tickets_reassigned", "Tickets moved by the CRM or the ops API.", ["queue"], registry=r
+        )
+        self.time_to_first_response = Histogram(
+            "triage_time_to_first_response_seconds",
+            "Ticket created to first response (wall clock).",
+            ["queue"],
+            buckets=(60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400),
+            registry=r,
+        )
+        self.time_to_resolution = Histogram(
+            "triage_time_to_resolution_seconds",
+            "Ticket created to resolved (wall clock).",
+            ["queue"],
+            buckets=(300, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400),
+            registry=r,
+        )
+        self.first_responses_within_sla = Counter(
+            "triage_first_responses_within_sla",
+            "First responses given within the SLA (working time).",
+            ["queue"],
+            registry=r,
+        )
+        self.sla_at_risk = Counter(
+            "triage_sla_at_risk", "Tickets that used 80% of an SLA budget.", ["queue", "target"], registry=r
+        )
+        self.sla_breaches = Counter(
+            "triage_sla_breaches", "Tickets that ran out of an SLA budget.", ["queue", "target"], registry=r
+        )
+        self.spike_active = Gauge(
+            "triage_spike_active",
+            "1 while a surge of posts is going on for a brand or hashtag.",
+            ["kind", "key"],
+            registry=r,
+        )
+        self.spike_alerts = Counter("triage_spike_alerts", "Surges detected (started).", ["kind"], registry=r)
+        self.ticket_events = Counter(
+            "triage_ticket_events",
+            "Lifecycle events and ops commands by type and result.",
+            ["type", "result"],
+            registry=r,
+        )
+        self.rules_updates = Counter(
+            "triage_rules_updates",
+            "Routing-rule documents from the rules topic: applied or rejected.",
+            ["result"],
+            registry=r,
+        )
+        self.customers_known = Gauge(
+            "triage_customers_known", "CRM profiles held for enrichment.", registry=r
         )
         self.misrouted = Counter(
             "triage_misrouted_posts",

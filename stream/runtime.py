@@ -1,33 +1,50 @@
 """The I/O side of the two stages: read a record, run the pure stage, write its outputs, count.
 
-Outputs are awaited (stored by Kafka) before the agent moves on, and Faust commits an offset only after
-that: at-least-once. Ticket ids are deterministic, so a replay rewrites the same tickets.
+Each input is acknowledged (and its offset may be committed) only once Kafka has stored its outputs:
+at-least-once. Ticket ids are deterministic and lifecycle events carry ids, so a replay rewrites the same
+tickets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
 
 from classifiers import TextScorer, load_scorer
 from schemas.events import Outcome
+from schemas.ops import Alert
+from schemas.rules import RoutingRules
+from stream.customers import CustomerDirectory
 from stream.dedupe import encode_delta
 from stream.dedupe_state import restore_windows
+from stream.follower import TopicFollower
+from stream.lag import LagMonitor
 from stream.metrics import Metrics
 from stream.routing import Router, load_rules
 from stream.settings import Settings
 from stream.sink import BatchSink, OutRecord
+from stream.sla import SlaStatus, SlaTracker, SlaTransition, load_sla_policy
+from stream.spike import SpikeConfig, SpikeDetector, SpikeEvent
 from stream.ticketing import TicketingOutput, TicketingStage
 from stream.triage import TriageOutput, TriageStage
 
 __all__ = ["Delivery", "PipelineRuntime"]
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
 
 Delivery = asyncio.Future[None]
 
@@ -36,21 +53,47 @@ log = logging.getLogger(__name__)
 
 class PipelineRuntime:
     def __init__(
-        self, settings: Settings, metrics: Metrics | None = None, scorer: TextScorer | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        scorer: TextScorer | None = None,
+        store: MutableMapping[bytes, bytes] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.scorer = scorer or load_scorer(settings.model_dir)
-        self.router = Router(load_rules(settings.rules_path))
         self.triage = TriageStage(settings, self.scorer)
-        self.ticketing = TicketingStage(self.router)
+        self.customers = CustomerDirectory()
+        rules = load_rules(settings.rules_path)
+        self.ticketing = TicketingStage(Router(rules), settings, store, self.customers)
+        self.sla_policy = load_sla_policy(settings.sla_path, queues={q.name for q in rules.queues} or None)
+        self.sla = SlaTracker(self.sla_policy)
+        self.spikes = SpikeDetector(SpikeConfig())
+        self.rules_source = str(settings.rules_path or "bundled default")
         self.sink = BatchSink(settings, client_id=f"{settings.app_id}-sink")
+        self.followers = [
+            TopicFollower(settings, settings.topics.customers, self._on_customer),
+            TopicFollower(settings, settings.topics.rules, self._on_rules),
+        ]
+        self.is_recovering: Callable[[], bool] = lambda: False
         self.ready = asyncio.Event()
         self._restored: set[int] = set()
         self._assigned: set[int] = set()  # raw-topic partitions of the current assignment
+        self._assigned_tps: set[tuple[str, int]] = set()
+        self._indexed: frozenset[int] | None = None
+        self._ops_task: asyncio.Task[None] | None = None
+        self.lag = LagMonitor(settings)
+
+    @property
+    def router(self) -> Router:
+        return self.ticketing.router
 
     async def start(self) -> None:
         await self.sink.start()
+        for follower in self.followers:
+            await follower.start()
+        await self.lag.start()
+        self._ops_task = asyncio.create_task(self._ops_loop(), name="ops-refresh")
         self.ready.set()
         log.info(
             "pipeline runtime started (scorer %s, %d routing rules)",
@@ -60,13 +103,25 @@ class PipelineRuntime:
 
     async def stop(self) -> None:
         self.ready.clear()
+        if self._ops_task is not None:
+            self._ops_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ops_task
+        for follower in self.followers:
+            await follower.stop()
+        await self.lag.stop()
         await self.sink.stop()
+
+    # --- assignment ------------------------------------------------------------------------------------
+    def assigned_tps(self) -> set[tuple[str, int]]:
+        return set(self._assigned_tps)
 
     def on_assignment(self, assigned: set[tuple[str, int]]) -> None:
         """Forget windows of partitions this worker lost or newly got: a new owner restores from the log."""
         topics = self.settings.topics
         for topic in (topics.raw, topics.actionable):
             self.metrics.assigned_partitions.labels(topic).set(sum(1 for t, _ in assigned if t == topic))
+        self._assigned_tps = set(assigned)
         raw_partitions = {p for t, p in assigned if t == topics.raw}
         newly = raw_partitions - self._assigned
         for p in list(self.triage.windows):
@@ -92,6 +147,143 @@ class PipelineRuntime:
             time.perf_counter() - started,
         )
 
+    # --- shared data followed on every worker ----------------------------------------------------------
+    def _on_customer(self, record: ConsumerRecord) -> None:
+        self.customers.on_record(record)
+        self.metrics.customers_known.set(len(self.customers))
+
+    def _on_rules(self, record: ConsumerRecord) -> None:
+        """A rules document from the rules topic replaces the rules in force; a bad one is refused and the
+        rules in force stay (the ops API validates before writing; this guards against other writers)."""
+        if record.value is None:
+            return
+        try:
+            rules = RoutingRules.model_validate_json(record.value)
+        except ValidationError as exc:
+            self.metrics.rules_updates.labels("rejected").inc()
+            log.error("routing rules at offset %d refused, previous rules stay: %s", record.offset, exc)
+            return
+        self.ticketing.router = Router(rules)
+        self.rules_source = f"{self.settings.topics.rules}@{record.offset}"
+        self.metrics.rules_updates.labels("applied").inc()
+        log.info("routing rules version %s applied from %s", rules.version, self.rules_source)
+
+    # --- periodic: open-ticket index after a rebalance, backlog gauges ---------------------------------
+    async def _ops_loop(self, every_s: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                alerts = self.refresh_ops(time.time())
+                if alerts:
+                    await (await self.sink.send(self.settings.topics.alerts, alerts))
+                t = self.settings.topics
+                inputs = {t.raw, t.actionable, t.ticket_events, t.commands}
+                lag = await self.lag.measure({tp for tp in self._assigned_tps if tp[0] in inputs})
+                self.metrics.consumer_lag.clear()
+                for (topic, partition), n in lag.items():
+                    self.metrics.consumer_lag.labels(topic, str(partition)).set(n)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep refreshing; a bug here must not stop the pipeline
+                log.exception("ops refresh failed")
+
+    def refresh_ops(self, now: float) -> list[OutRecord]:
+        """Re-index after a rebalance, advance SLA clocks and spike buckets, refresh the backlog gauges.
+        Returns the alerts to write."""
+        held = frozenset(p for t, p in self._assigned_tps if t == self.settings.topics.actionable)
+        if held != self._indexed and not self.is_recovering():
+            n = self.ticketing.rebuild_index(held)
+            self._rebuild_sla()
+            self._indexed = held
+            log.info("indexed %d open tickets of partitions %s", n, sorted(held))
+        alerts = [self._sla_alert(tr) for tr in self.sla.advance(_dt(now))]
+        alerts += self._spike_alerts(self.spikes.tick(now))
+        backlog: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        oldest: dict[str, float] = {}
+        for t in self.ticketing.open.values():
+            backlog[(t.queue, str(t.priority), t.agent or "")] += 1
+            oldest[t.queue] = min(oldest.get(t.queue, t.created_at), t.created_at)
+        m = self.metrics
+        m.backlog.clear()  # queues and agents that emptied must drop out, not keep their last value
+        for (queue, priority, agent), n in backlog.items():
+            m.backlog.labels(queue, priority, agent).set(n)
+        m.oldest_open.clear()
+        for queue, created in oldest.items():
+            m.oldest_open.labels(queue).set(max(0.0, now - created))
+        m.spike_active.clear()
+        for spike in self.spikes.active():
+            m.spike_active.labels(spike.kind, spike.key).set(1)
+        return alerts
+
+    # --- SLA and spikes ---------------------------------------------------------------------------------
+    def _rebuild_sla(self) -> None:
+        """SLA clocks follow from the open tickets' timestamps, so after a rebalance they are rebuilt."""
+        self.sla = SlaTracker(self.sla_policy)
+        for tid in list(self.ticketing.open):
+            state = self.ticketing.load(tid)
+            if state is None:
+                continue
+            self.sla.open(tid, state.queue, state.priority, _dt(state.created_at))
+            if state.first_response_at is not None:
+                self.sla.first_response(tid, _dt(state.first_response_at))
+
+    def _track_sla(self, out: TicketingOutput) -> None:
+        """Move the SLA clocks with the ticket changes; record what stopped (time to first response...)."""
+        m = self.metrics
+        for c in out.changes:
+            t, tid = c.after, c.after.ticket_id
+            if c.change in ("created", "new_episode", "updated", "escalated"):
+                if c.change == "new_episode":
+                    self.sla.forget(tid)
+                self.sla.open(tid, t.queue, t.priority, _dt(t.created_at))  # an upsert moves the deadlines
+            elif c.change == "reopened":
+                self.sla.reopened(tid, _dt(t.updated_at))
+            elif c.change == "reassigned":
+                self.sla.reassigned(tid, t.queue)
+            elif c.change == "first_response" and t.first_response_at is not None:
+                measured = self.sla.first_response(tid, _dt(t.first_response_at))
+                if measured is not None:
+                    m.time_to_first_response.labels(t.queue).observe(measured.wall_s)
+                    if measured.within_sla:
+                        m.first_responses_within_sla.labels(t.queue).inc()
+            elif c.change == "resolved" and t.resolved_at is not None:
+                measured = self.sla.resolved(tid, _dt(t.resolved_at))
+                if measured is not None:
+                    m.time_to_resolution.labels(t.queue).observe(measured.wall_s)
+
+    def _sla_alert(self, tr: SlaTransition) -> OutRecord:
+        at_risk = tr.status == SlaStatus.AT_RISK
+        counter = self.metrics.sla_at_risk if at_risk else self.metrics.sla_breaches
+        counter.labels(tr.queue, tr.target.value).inc()
+        alert = Alert(
+            alert_id=tr.event_id,
+            kind="sla_at_risk" if at_risk else "sla_breached",
+            ticket_id=tr.ticket_id,
+            queue=tr.queue,
+            target="first_response" if tr.target.value == "first_response" else "resolution",
+            detail=f"P{tr.priority} {tr.target.value} {'at risk' if at_risk else 'breached'}, "
+            f"due {tr.due_at.isoformat()}",
+            at=tr.at,
+        )
+        return OutRecord(alert.model_dump_json().encode(), key=tr.ticket_id.encode())
+
+    def _spike_alerts(self, events: list[SpikeEvent]) -> list[OutRecord]:
+        records = []
+        for e in events:
+            if e.state == "started":
+                self.metrics.spike_alerts.labels(e.kind).inc()
+            alert = Alert(
+                alert_id=f"spike:{e.kind}:{e.key}:{int(e.at)}:{e.state}",
+                kind="spike_started" if e.state == "started" else "spike_ended",
+                key=e.key,
+                detail=f"{e.kind} {e.key}: {e.volume} posts in {e.bucket_s:g}s vs {e.baseline:.1f} usual, "
+                f"negative share {e.negative_share:.0%} (usually {e.baseline_negative_share:.0%})",
+                at=_dt(e.at),
+            )
+            records.append(OutRecord(alert.model_dump_json().encode(), key=f"{e.kind}:{e.key}".encode()))
+        return records
+
+    # --- driving the agents ----------------------------------------------------------------------------
     async def process_stream(
         self,
         stage: str,
@@ -102,16 +294,14 @@ class PipelineRuntime:
         """Drive an agent's stream: records are processed in order, outputs are written pipelined, and each
         input is acknowledged (so its offset may be committed) only once its outputs are stored.
 
-        Awaiting each frame's outputs before the next would put a broker round trip (linger + acks=all) on
-        every record: fine for 1000-post frames, ruinous for the small frames a quiet stream makes.
+        Awaiting each frame's outputs before the next would put a broker round trip (acks=all) on every
+        record: fine for 1000-post frames, ruinous for the small frames a quiet stream makes.
         """
         in_flight: collections.deque[Delivery] = collections.deque()
         async for event in events:
             msg = event.message
-            if msg.timestamp:
-                self.metrics.record_age.labels(stage).observe(
-                    max(0.0, time.time() - msg.timestamp)
-                )  # seconds
+            if msg.timestamp:  # Faust gives seconds
+                self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
             delivery = await handle(msg.value, msg.topic, msg.partition, msg.offset)
             delivery.add_done_callback(functools.partial(self._ack_when_stored, event))
             in_flight.append(delivery)
@@ -125,6 +315,14 @@ class PipelineRuntime:
         if not delivery.cancelled() and delivery.exception() is None:
             event.ack()
 
+    def _delivery(self, pending: list[asyncio.Future[None]], on_stored: Callable[[], None]) -> Delivery:
+        async def deliver() -> None:
+            await asyncio.gather(*pending)
+            on_stored()
+
+        return asyncio.ensure_future(deliver())
+
+    # --- stage one --------------------------------------------------------------------------------------
     async def handle_raw(self, value: bytes | None, topic: str, partition: int, offset: int) -> Delivery:
         """Process one raw record and queue its outputs; the future completes once Kafka has stored them."""
         started = time.perf_counter()
@@ -148,14 +346,10 @@ class PipelineRuntime:
         if out.new_keys:
             delta = OutRecord(encode_delta(out.new_keys, now), partition=partition)
             pending.append(await self.sink.send(topics.dedupe_changelog, [delta]))
+        spikes = self._spike_alerts(self.spikes.observe_batch(out.signals))
+        if spikes:
+            pending.append(await self.sink.send(topics.alerts, spikes))
         return self._delivery(pending, lambda: self._count_triage(out, time.perf_counter() - started))
-
-    def _delivery(self, pending: list[asyncio.Future[None]], on_stored: Callable[[], None]) -> Delivery:
-        async def deliver() -> None:
-            await asyncio.gather(*pending)
-            on_stored()
-
-        return asyncio.ensure_future(deliver())
 
     def _count_triage(self, out: TriageOutput, elapsed: float) -> None:
         m = self.metrics
@@ -175,13 +369,22 @@ class PipelineRuntime:
         m.dedupe_keys.set(sum(len(w) for w in self.triage.windows.values()))
         m.dedupe_bytes.set(sum(w.nbytes for w in self.triage.windows.values()))
 
-    async def handle_actionable(
+    # --- stage two --------------------------------------------------------------------------------------
+    async def handle_ticketing(
         self, value: bytes | None, topic: str, partition: int, offset: int
     ) -> Delivery:
-        """Route one frame of actionable posts and queue the tickets; see :meth:`handle_raw`."""
+        """One record of the route stage: a frame of actionable posts, a lifecycle event or an ops command;
+        queue the tickets it changed. See :meth:`handle_raw`."""
         started = time.perf_counter()
-        out = self.ticketing.process(value, topic, partition, offset, time.time())
         topics = self.settings.topics
+        now = time.time()
+        if topic == topics.ticket_events:
+            out = self.ticketing.process_event(value, topic, partition, offset, now)
+        elif topic == topics.commands:
+            out = self.ticketing.process_command(value, topic, partition, offset, now)
+        else:
+            out = self.ticketing.process(value, topic, partition, offset, now)
+        self._track_sla(out)
         pending: list[asyncio.Future[None]] = []
         if out.tickets:
             pending.append(await self.sink.send(topics.tickets, out.tickets))
@@ -196,14 +399,31 @@ class PipelineRuntime:
         written = time.time()
         m = self.metrics
         m.stage_records.labels("route").inc()
-        m.stage_posts.labels("route").inc(out.posts)
+        m.stage_posts.labels("route").inc(out.posts + out.dead_posts)
         m.stage_seconds.labels("route").observe(elapsed)
-        if out.emitted:
-            m.posts_out.labels(Outcome.TICKET.value).inc(len(out.emitted))
-        if out.dead_letters:
-            m.posts_out.labels(Outcome.DEAD_LETTER.value).inc(len(out.dead_letters))
+        if out.posts:
+            m.posts_out.labels(Outcome.TICKET.value).inc(out.posts)
+        if out.dead_posts:
+            m.posts_out.labels(Outcome.DEAD_LETTER.value).inc(out.dead_posts)
         for kind, n in out.dead_kinds.items():
             m.dead_letters.labels("route", kind).inc(n)
-        for t in out.emitted:
+        for key, n in out.events.items():
+            kind, result = key.split("/", 1)
+            m.ticket_events.labels(kind, result).inc(n)
+        for c in out.changes:
+            t = c.after
             m.tickets.labels(t.queue, str(t.priority)).inc()
-            m.ingest_to_ticket.labels(t.platform).observe(max(0.0, written - t.ingested_at))
+            if c.ingested_at is not None:
+                m.ingest_to_ticket.labels(c.platform).observe(max(0.0, written - c.ingested_at))
+            if c.change in ("created", "new_episode"):
+                m.created.labels(t.queue).inc()
+            elif c.change == "first_response" and c.before is not None and c.before.first_response_at is None:
+                m.first_responded.labels(t.queue).inc()
+            elif c.change == "resolved":
+                m.resolved.labels(t.queue).inc()
+            elif c.change == "reopened":
+                m.reopened.labels(t.queue).inc()
+            elif c.change == "escalated":
+                m.escalated.labels(t.queue).inc()
+            elif c.change == "reassigned":
+                m.reassigned.labels(t.queue).inc()

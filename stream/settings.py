@@ -26,9 +26,26 @@ class TopicNames:
         self.audit = f"{prefix}.audit"
         self.deadletter = f"{prefix}.deadletter"
         self.dedupe_changelog = f"{prefix}.dedupe-changelog"
+        self.ticket_events = f"{prefix}.ticket-events"  # CRMs write lifecycle events here, keyed by ticket id
+        self.commands = f"{prefix}.commands"  # the ops API writes reassign/retask here
+        self.customers = f"{prefix}.customers"  # CRM profiles keyed by platform:handle (compacted)
+        self.rules = f"{prefix}.rules"  # routing rules changed live (one partition, latest wins)
+        self.alerts = f"{prefix}.alerts"  # SLA at-risk/breached and spike alerts
 
     def all(self) -> list[str]:
-        return [self.raw, self.actionable, self.tickets, self.audit, self.deadletter, self.dedupe_changelog]
+        return [
+            self.raw,
+            self.actionable,
+            self.tickets,
+            self.audit,
+            self.deadletter,
+            self.dedupe_changelog,
+            self.ticket_events,
+            self.commands,
+            self.customers,
+            self.rules,
+            self.alerts,
+        ]
 
 
 class Settings(BaseSettings):
@@ -99,6 +116,21 @@ class Settings(BaseSettings):
     )
     score_chunk: int = Field(
         default=500, ge=1, description="Posts scored per call; yields the loop between chunks."
+    )
+    reopen_window_s: int = Field(
+        default=7 * 86400,
+        ge=0,
+        description="A resolved ticket reopens if the customer posts again within this.",
+    )
+    escalate_after_contacts: int = Field(
+        default=3, ge=2, description="Posts in one ticket after which it goes to the escalation queue."
+    )
+    escalation_queue: str = Field(default="tier2-escalations", description="Tier-2 queue for escalations.")
+    ops_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the ops API (/api/...); unset: the API answers 503."
+    )
+    sla_path: Path | None = Field(
+        default=None, description="SLA policy YAML/JSON (service centres, hours, targets); default: bundled."
     )
     rules_path: Path | None = Field(
         default=None, description="Routing rules YAML/JSON; default: bundled rules."

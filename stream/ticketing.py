@@ -1,12 +1,15 @@
-"""Stage two, on the actionable topic (partitioned by ticket id): prioritise, route, write tickets.
+"""Stage two, on the actionable, ticket-events and commands topics (all partitioned by ticket id): enrich,
+prioritise, route, thread into open tickets, apply lifecycle events and ops commands, write tickets.
 
-Keyed by ticket id so that everything about one conversation meets on one worker: the place for
-threading, CRM enrichment and SLA clocks.
+Keyed by ticket id so that everything about one conversation meets on one worker. Ticket states live in a
+store keyed by ticket id (a Faust table in the worker; any mutable mapping in tests); an index of the open
+ones keeps backlog and SLA scans cheap.
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,112 +17,135 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas.events import Outcome
+from schemas.events import Outcome, TicketEvent
+from schemas.ops import OpsCommand
 from schemas.scored import ScoredPost
-from schemas.ticket import Ticket
+from stream.customers import CustomerDirectory
 from stream.deadletter import dead_letter, reason_kind
 from stream.priority import priority_for
 from stream.routing import RouteInput, Router
+from stream.settings import Settings
 from stream.sink import OutRecord
-from stream.tickets import ticket_post
+from stream.ticket_state import Change, Routed, TicketState, apply_command, apply_event, apply_post
+from stream.tickets import ticket_partition
 
-__all__ = ["EmittedTicket", "TicketingOutput", "TicketingStage"]
+__all__ = ["OpenTicket", "TicketChange", "TicketingOutput", "TicketingStage"]
 
 
 @dataclass(frozen=True, slots=True)
-class EmittedTicket:
+class OpenTicket:
+    """What backlog and SLA need of an open ticket, without decoding its state."""
+
     queue: str
     priority: int
-    platform: str
-    ingested_at: float
+    agent: str | None
+    status: str
+    created_at: float
+    first_response_at: float | None
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class TicketChange:
+    change: Change
+    before: TicketState | None
+    after: TicketState
+    platform: str = ""
+    ingested_at: float | None = None  # for posts: starts the ingest-to-ticket clock
 
 
 @dataclass
 class TicketingOutput:
     tickets: list[OutRecord] = field(default_factory=list)
-    emitted: list[EmittedTicket] = field(default_factory=list)
+    changes: list[TicketChange] = field(default_factory=list)
+    posts: int = 0  # actionable posts that went into a ticket
+    events: collections.Counter[str] = field(default_factory=collections.Counter)  # "type/result"
     dead_letters: list[OutRecord] = field(default_factory=list)
     dead_kinds: collections.Counter[str] = field(default_factory=collections.Counter)
     audit: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def posts(self) -> int:
-        return len(self.emitted) + len(self.dead_letters)
+    dead_posts: int = 0  # dead letters that were posts (not events or commands), for the accounting
 
 
 class TicketingStage:
-    def __init__(self, router: Router) -> None:
+    def __init__(
+        self,
+        router: Router,
+        settings: Settings,
+        store: MutableMapping[bytes, bytes] | None = None,
+        customers: CustomerDirectory | None = None,
+    ) -> None:
         self.router = router
+        self.settings = settings
+        self.store: MutableMapping[bytes, bytes] = store if store is not None else {}
+        self.customers = customers
+        self.open: dict[str, OpenTicket] = {}
 
-    def process(
-        self, value: bytes | None, topic: str, partition: int, offset: int, now: float
-    ) -> TicketingOutput:
-        out = TicketingOutput()
-        at = datetime.fromtimestamp(now, UTC).isoformat()
-        try:
-            items = orjson.loads(value or b"")
-            if not isinstance(items, list):
-                raise TypeError("expected a frame (array) of scored posts")
-        except (orjson.JSONDecodeError, TypeError) as exc:
-            # Only this pipeline writes here; a broken record still counts as one post, dead-lettered.
-            self._dead(out, value or b"", f"invalid frame: {exc}", topic, partition, offset, now, at)
-            return out
-        for item in items:
-            try:
-                scored = ScoredPost.model_validate(item)
-            except ValidationError as exc:
-                self._dead(
-                    out,
-                    orjson.dumps(item),
-                    f"invalid scored post: {exc.errors()[0]['msg']}",
-                    topic,
-                    partition,
-                    offset,
-                    now,
-                    at,
-                )
-                continue
-            ticket = self.build(scored)
-            post = scored.post
-            out.tickets.append(
-                OutRecord(
-                    value=ticket.model_dump_json().encode(),
-                    key=ticket.ticket_id.encode(),
-                    headers=[
-                        ("queue", ticket.queue.encode()),
-                        ("priority", str(ticket.priority).encode()),
-                        ("schema-version", str(ticket.schema_version).encode()),
-                    ],
-                )
-            )
-            ingested = post.ingested_at or post.created_at
-            out.emitted.append(
-                EmittedTicket(ticket.queue, ticket.priority, post.platform.value, ingested.timestamp())
-            )
-            out.audit.append(
-                {
-                    "stage": "route",
-                    "post": post.key,
-                    "outcome": str(Outcome.TICKET),
-                    "reason": "; ".join(ticket.explanation[-2:]),
-                    "ticket_id": ticket.ticket_id,
-                    "queue": ticket.queue,
-                    "at": at,
-                }
-            )
-        return out
+    # --- state -----------------------------------------------------------------------------------------
+    def load(self, tid: str) -> TicketState | None:
+        data = self.store.get(tid.encode())
+        return TicketState.loads(data) if data is not None else None
 
-    def build(self, scored: ScoredPost) -> Ticket:
+    def states(self) -> Iterator[TicketState]:
+        """Every ticket state held here (a scan: for rare requests, not the hot path)."""
+        for value in list(self.store.values()):
+            if value is not None:
+                yield TicketState.loads(value)
+
+    def _save(self, state: TicketState, out: TicketingOutput, change: TicketChange, at: str) -> None:
+        self.store[state.ticket_id.encode()] = state.dumps()
+        self._index(state)
+        ticket = state.to_ticket()
+        out.tickets.append(
+            OutRecord(
+                value=ticket.model_dump_json().encode(),
+                key=ticket.ticket_id.encode(),
+                headers=[
+                    ("queue", ticket.queue.encode()),
+                    ("priority", str(ticket.priority).encode()),
+                    ("status", ticket.status.value.encode()),
+                    ("schema-version", str(ticket.schema_version).encode()),
+                ],
+            )
+        )
+        out.changes.append(change)
+
+    def _index(self, state: TicketState) -> None:
+        if state.is_open:
+            self.open[state.ticket_id] = OpenTicket(
+                state.queue,
+                state.priority,
+                state.agent,
+                state.status.value,
+                state.created_at,
+                state.first_response_at,
+                ticket_partition(state.ticket_id, self.settings.partitions),
+            )
+        else:
+            self.open.pop(state.ticket_id, None)
+
+    def rebuild_index(self, partitions: Iterable[int]) -> int:
+        """After a rebalance: index the open tickets of the partitions this worker now holds."""
+        wanted = set(partitions)
+        self.open = {}
+        for key, value in list(self.store.items()):
+            tid = key.decode() if isinstance(key, bytes) else str(key)
+            if ticket_partition(tid, self.settings.partitions) in wanted and value is not None:
+                self._index(TicketState.loads(value))
+        return len(self.open)
+
+    # --- posts -----------------------------------------------------------------------------------------
+    def route(self, scored: ScoredPost) -> Routed:
         post, scores = scored.post, scored.scores
-        customer_tier: str | None = None  # CRM enrichment fills this in (issue 5)
-        priority, priority_reasons = priority_for(scores, customer_tier)
+        profile = self.customers.get(post.platform.value, post.author.handle) if self.customers else None
+        tier = profile.tier if profile else None
+        priority, priority_reasons = priority_for(scores, tier)
         decision = self.router.route(
             RouteInput(
                 intent=scores.intent,
                 lang=post.lang,
                 brand=post.brand,
                 platform=post.platform.value,
-                customer_tier=customer_tier,
+                customer_tier=tier,
                 urgency=tuple(scores.urgency),
                 priority=priority,
                 clout=scores.clout,
@@ -130,29 +156,133 @@ class TicketingStage:
             f"actionable: {scores.intent} ({scores.intent_confidence:.2f}), "
             f"P(actionable) {scores.actionable_proba:.2f}",
             f"sentiment {scores.sentiment} (negativity {scores.negativity:.2f}), clout {scores.clout:.0f}",
+            *([f"known customer {profile.customer_id} ({tier or 'no tier'})"] if profile else []),
             *priority_reasons,
             *decision.reasons,
         ]
-        ingested = post.ingested_at or post.created_at
-        return Ticket(
-            ticket_id=scored.ticket_id,
-            queue=decision.queue,
-            priority=decision.priority,
-            tier=decision.tier,
-            brand=post.brand,
-            platform=post.platform,
-            conversation_id=scored.conversation_id,
-            customer_tier=customer_tier,
-            posts=[ticket_post(post)],
-            scores=scores,
-            routing_rule=decision.rule,
-            explanation=explanation,
-            created_at=ingested,
-            updated_at=ingested,
+        return Routed(
+            decision.queue,
+            decision.tier,
+            decision.priority,
+            decision.rule,
+            explanation,
+            profile.customer_id if profile else None,
+            tier,
         )
 
-    @staticmethod
+    def process(
+        self, value: bytes | None, topic: str, partition: int, offset: int, now: float
+    ) -> TicketingOutput:
+        """A frame of actionable posts."""
+        out = TicketingOutput()
+        at = datetime.fromtimestamp(now, UTC).isoformat()
+        try:
+            items = orjson.loads(value or b"")
+            if not isinstance(items, list):
+                raise TypeError("expected a frame (array) of scored posts")
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            # Only this pipeline writes here; a broken record still counts as one post, dead-lettered.
+            self._dead(out, value or b"", f"invalid frame: {exc}", topic, partition, offset, now, at)
+            out.dead_posts += 1
+            return out
+        cfg = self.settings
+        for item in items:
+            try:
+                scored = ScoredPost.model_validate(item)
+            except ValidationError as exc:
+                reason = f"invalid scored post: {exc.errors()[0]['msg']}"
+                self._dead(out, orjson.dumps(item), reason, topic, partition, offset, now, at)
+                out.dead_posts += 1
+                continue
+            before = self.load(scored.ticket_id)
+            after, change = apply_post(
+                before,
+                scored,
+                self.route(scored),
+                reopen_window_s=cfg.reopen_window_s,
+                escalate_after_contacts=cfg.escalate_after_contacts,
+                escalation_queue=cfg.escalation_queue,
+            )
+            post = scored.post
+            out.posts += 1
+            ingested = (post.ingested_at or post.created_at).timestamp()
+            if change != "unchanged":
+                self._save(after, out, TicketChange(change, before, after, post.platform.value, ingested), at)
+            out.audit.append(
+                {
+                    "stage": "route",
+                    "post": post.key,
+                    "outcome": str(Outcome.TICKET),
+                    "reason": f"{change}: " + "; ".join(after.explanation[-2:]),
+                    "ticket_id": after.ticket_id,
+                    "queue": after.queue,
+                    "at": at,
+                }
+            )
+        return out
+
+    # --- lifecycle events and commands -----------------------------------------------------------------
+    def process_event(
+        self, value: bytes | None, topic: str, partition: int, offset: int, now: float
+    ) -> TicketingOutput:
+        out = TicketingOutput()
+        at = datetime.fromtimestamp(now, UTC).isoformat()
+        try:
+            event = TicketEvent.model_validate_json(value or b"")
+        except ValidationError as exc:
+            self._dead(
+                out,
+                value or b"",
+                f"invalid event: {exc.errors()[0]['msg']}",
+                topic,
+                partition,
+                offset,
+                now,
+                at,
+            )
+            out.events["invalid/dead_letter"] += 1
+            return out
+        before = self.load(event.ticket_id)
+        if before is None:
+            reason = f"unknown ticket: {event.ticket_id}"
+            self._dead(out, value or b"", reason, topic, partition, offset, now, at)
+            out.events[f"{event.type.value}/unknown_ticket"] += 1
+            return out
+        after, change = apply_event(before, event)
+        out.events[f"{event.type.value}/{'duplicate' if change == 'unchanged' else 'applied'}"] += 1
+        if change != "unchanged":
+            self._save(after, out, TicketChange(change, before, after), at)
+        return out
+
+    def process_command(
+        self, value: bytes | None, topic: str, partition: int, offset: int, now: float
+    ) -> TicketingOutput:
+        out = TicketingOutput()
+        at = datetime.fromtimestamp(now, UTC).isoformat()
+        try:
+            command = OpsCommand.model_validate_json(value or b"")
+        except ValidationError as exc:
+            reason = f"invalid command: {exc.errors()[0]['msg']}"
+            self._dead(out, value or b"", reason, topic, partition, offset, now, at)
+            out.events["command/invalid"] += 1
+            return out
+        if command.type == "reassign" and command.ticket_id is not None:
+            candidates = [command.ticket_id]
+        else:  # a retask reaches every partition; each applies it to the open tickets it holds
+            candidates = [tid for tid, t in self.open.items() if t.partition == partition]
+        for tid in candidates:
+            before = self.load(tid)
+            if before is None:
+                out.events["command/unknown_ticket"] += 1
+                continue
+            after, change = apply_command(before, command)
+            if change != "unchanged":
+                out.events[f"{command.type}/applied"] += 1
+                self._save(after, out, TicketChange(change, before, after), at)
+        return out
+
     def _dead(
+        self,
         out: TicketingOutput,
         original: bytes,
         reason: str,
@@ -162,8 +292,9 @@ class TicketingStage:
         now: float,
         at: str,
     ) -> None:
+        kind = reason_kind(reason)
         out.dead_letters.append(dead_letter(original, reason, "route", topic, partition, offset, now))
-        out.dead_kinds[reason_kind(reason)] += 1
+        out.dead_kinds[kind] += 1
         out.audit.append(
             {
                 "stage": "route",

@@ -20,6 +20,19 @@ __all__ = ["ensure_topics"]
 log = logging.getLogger(__name__)
 
 
+def _new_topic(settings: Settings, name: str) -> NewTopic:
+    topics = settings.topics
+    configs: dict[str, str] = {}
+    partitions = settings.partitions
+    if name in (topics.customers, topics.rules):
+        configs["cleanup.policy"] = "compact"  # latest profile per customer; latest rules document
+    if name == topics.rules:
+        partitions = 1  # one order of rule changes for every worker
+    if name == topics.dedupe_changelog:
+        configs["retention.ms"] = str(max(settings.dedupe_window_s * 2, 3600) * 1000)
+    return NewTopic(name, partitions, settings.replication_factor, topic_configs=configs)
+
+
 async def ensure_topics(settings: Settings, attempts: int = 20) -> list[str]:
     """Create every pipeline topic that does not exist yet. Returns the names it created."""
     last: Exception | None = None
@@ -30,7 +43,7 @@ async def ensure_topics(settings: Settings, attempts: int = 20) -> list[str]:
             existing = set(await admin.list_topics())
             wanted = [t for t in settings.topics.all() if t not in existing]
             if wanted:
-                new = [NewTopic(t, settings.partitions, settings.replication_factor) for t in wanted]
+                new = [_new_topic(settings, t) for t in wanted]
                 with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                     await admin.create_topics(new)
             return wanted

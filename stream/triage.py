@@ -38,6 +38,7 @@ class TriageOutput:
     forward: list[OutRecord] = field(default_factory=list)  # frames for the actionable topic
     audit: list[dict[str, Any]] = field(default_factory=list)
     new_keys: list[int] = field(default_factory=list)  # for the dedupe changelog
+    signals: list[tuple[str | None, list[str], float, float]] = field(default_factory=list)  # for spikes
     misrouted: int = 0
 
 
@@ -167,6 +168,7 @@ class TriageStage:
         intent_conf = batch.intent_proba.max(axis=1)
         frames: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         for i, post in enumerate(posts):
+            out.signals.append((post.brand, post.hashtags, float(negativity[i]), now))
             actionable = bool(actionable_p[i] >= cfg.actionable_threshold) and intents[i] != "promo"
             reasons = list(batch.reasons[i]) + [
                 "clout:" + r

@@ -9,6 +9,7 @@ from aiohttp import web
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from stream.ops_api import add_ops_routes
 from stream.runtime import PipelineRuntime
 
 __all__ = ["WebServer", "build_web_app"]
@@ -30,6 +31,7 @@ def build_web_app(runtime: PipelineRuntime) -> web.Application:
 
     app = web.Application(client_max_size=1024 * 1024)
     app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    add_ops_routes(app, runtime)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import faust
 
@@ -19,4 +20,6 @@ def run_worker(settings: Settings) -> None:
     asyncio.run(ensure_topics(settings))
     app, _ = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    for name in ("stream", "classifiers"):  # our loggers follow the worker's level, not the CLI's default
+        logging.getLogger(name).setLevel(settings.log_level)
     worker.execute_from_commandline()

@@ -45,14 +45,19 @@ async def test_posts_in_equal_tickets_filtered_duplicates_and_dead_letters(topic
     assert len(records) == out(s, "ticket")
     router = Router(load_rules())
     by_post = {p["post_id"]: p for p in stream.posts if isinstance(p, dict) and "author" in p}
-    ticket_of_post = {}
-    for rec in records:
+    history: dict[str, list[dict]] = {}
+    for rec in records:  # one partition per ticket id, so a ticket's records are in order
         ticket = orjson.loads(rec.value)
         TICKET_SCHEMA.validate(ticket)
         assert rec.key.decode() == ticket["ticket_id"]
         assert dict(rec.headers)["queue"].decode() == ticket["queue"]
-        post = Post.model_validate(by_post[ticket["posts"][0]["post_id"]])
-        scores = Scores.model_validate(ticket["scores"])
+        history.setdefault(ticket["ticket_id"], []).append(ticket)
+    for versions in history.values():
+        # The first version was made from one post: its queue and priority are that post's routing.
+        first = versions[0]
+        assert len(first["posts"]) == 1 and first["contacts"] == 1
+        post = Post.model_validate(by_post[first["posts"][0]["post_id"]])
+        scores = Scores.model_validate(first["scores"])
         priority, _ = priority_for(scores)
         expected = router.route(
             RouteInput(
@@ -67,17 +72,21 @@ async def test_posts_in_equal_tickets_filtered_duplicates_and_dead_letters(topic
                 post.text,
             )
         )
-        assert (ticket["queue"], ticket["priority"]) == (expected.queue, expected.priority)
-        if post.post_id in stream.spanish and ticket["tier"] == 1:
-            assert ticket["queue"] == "care-es"
-        ticket_of_post[post.post_id] = ticket["ticket_id"]
-    # A reply shares its thread root's ticket id.
-    replies = [
-        p for p in by_post.values() if p.get("reply_to") in ticket_of_post and p["post_id"] in ticket_of_post
-    ]
-    assert replies
-    for reply in replies:
-        assert ticket_of_post[reply["post_id"]] == ticket_of_post[reply["reply_to"]]
+        assert (first["queue"], first["priority"]) == (expected.queue, expected.priority)
+        if post.post_id in stream.spanish and first["tier"] == 1:
+            assert first["queue"] == "care-es"
+        # Later versions add the thread's posts; priority only rises.
+        last = versions[-1]
+        assert last["contacts"] == len(versions) == len({p["post_id"] for p in last["posts"]})
+        assert last["priority"] <= first["priority"]
+    # Replies share their thread root's ticket: every post of a ticket is the root or a reply to it.
+    threads = [v[-1] for v in history.values() if v[-1]["contacts"] > 1]
+    assert threads
+    for ticket in threads:
+        root = ticket["conversation_id"]
+        assert all(
+            p["post_id"] == root or by_post[p["post_id"]].get("reply_to") == root for p in ticket["posts"]
+        )
 
     # Dead letters keep the reason and the original; the audit has one decision per post and ticket.
     dead = [
@@ -91,7 +100,7 @@ async def test_posts_in_equal_tickets_filtered_duplicates_and_dead_letters(topic
         for d in orjson.loads(r.value)
     ]
     assert sum(1 for a in audit if a.stage == "triage") == stream.total
-    assert sum(1 for a in audit if a.stage == "route") == len(records)
+    assert sum(1 for a in audit if a.stage == "route") == out(s, "ticket") == len(records)
 
     # Replaying the same input yields no new ticket: every post is now a duplicate or dead letter.
     await send(topics, stream.posts)

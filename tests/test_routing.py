@@ -69,3 +69,9 @@ def test_keywords_are_literal_so_a_rule_cannot_backtrack(tmp_path: Path):
     router = Router(load_rules(rules))
     assert router.route(inp(text="a" * 5000 + "!")).queue == "a"
     assert router.route(inp(text="look: (a+)+$ here")).queue == "b"
+
+
+def test_a_complaint_from_a_very_high_reach_account_goes_to_specialists(router):
+    d = router.route(inp(clout=90.0))
+    assert (d.queue, d.tier, d.rule) == ("tier2-escalations", 2, "high-clout-complaint")
+    assert router.route(inp(clout=90.0, intent="question")).queue == "social-x"

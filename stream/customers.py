@@ -1,0 +1,53 @@
+"""The CRM's view of who is posting: profiles from the customers topic, looked up per ticket."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from schemas.ops import CustomerProfile
+
+__all__ = ["CustomerDirectory", "customer_key"]
+
+log = logging.getLogger(__name__)
+
+
+def customer_key(platform: str, handle: str) -> str:
+    """How CRMs key profiles: ``platform:handle``, handle lower case without @."""
+    return f"{platform}:{handle.lstrip('@').lower()}"
+
+
+class CustomerDirectory:
+    """Latest profile per key; a record with no value (a tombstone) forgets the customer."""
+
+    def __init__(self, max_customers: int = 5_000_000) -> None:
+        self.max_customers = max_customers
+        self._profiles: dict[str, CustomerProfile] = {}
+        self.rejected = 0
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def get(self, platform: str, handle: str) -> CustomerProfile | None:
+        return self._profiles.get(customer_key(platform, handle))
+
+    def on_record(self, record: ConsumerRecord) -> None:
+        if record.key is None:
+            self.rejected += 1
+            return
+        key = record.key.decode("utf-8", "replace").lower()
+        if record.value is None:
+            self._profiles.pop(key, None)
+            return
+        try:
+            profile = CustomerProfile.model_validate_json(record.value)
+        except ValidationError as exc:
+            self.rejected += 1
+            log.warning("customer profile %r refused: %s", key, exc.errors()[0]["msg"])
+            return
+        if key not in self._profiles and len(self._profiles) >= self.max_customers:
+            self.rejected += 1
+            return
+        self._profiles[key] = profile
