@@ -235,3 +235,18 @@ async def test_a_slow_producer_pauses_reading(tmp_path, jetstream):
     finally:
         src.stop()
         await asyncio.wait_for(task, 5)
+
+
+def test_brand_handles_match_whole_handles_only() -> None:
+    from stream.sources.normalize import BrandFilter
+
+    f = BrandFilter(handles=["acme"])
+    assert (
+        f.matches("", ["acme"])
+        and f.matches("", ["acme@mastodon.social"])
+        and f.matches("", ["acme.bsky.social"])
+    )
+    assert not f.matches("", ["acme.evil.com"]) and not f.matches("", ["acmesucks"])
+    assert f.matches("hey @acme, my order?") and f.matches("thanks @ACME.")
+    assert not f.matches("look at @acmesucks") and not f.matches("mail me at me@acme.com")
+    assert not f.matches("see @acme.evil.com now")

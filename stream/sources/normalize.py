@@ -119,6 +119,23 @@ class BrandFilter:
             if words
             else None
         )
+        # "@acme" in text, not followed by more handle ("@acmesucks", "@acme.evil.com")
+        self._handle_in_text = (
+            re.compile(
+                r"(?<![\w@])@(?:" + "|".join(re.escape(h) for h in sorted(self.handles)) + r")(?![\w@]|\.\w)",
+                re.IGNORECASE,
+            )
+            if self.handles
+            else None
+        )
+
+    def _is_brand(self, mention: str) -> bool:
+        """Whole handles only: ``acme``, ``acme@any.server`` (Mastodon) and ``acme.bsky.social`` match
+        ``acme``; ``acme.evil.com`` and ``acmesucks`` do not."""
+        if mention in self.handles:
+            return True
+        local, at, _server = mention.partition("@")
+        return (bool(at) and local in self.handles) or mention.removesuffix(".bsky.social") in self.handles
 
     @property
     def open(self) -> bool:
@@ -129,15 +146,9 @@ class BrandFilter:
             return True
         if self.handles:
             for m in mentions:
-                m = m.lower().lstrip("@")
-                # a Mastodon/Bluesky mention may carry the server: acme@mastodon.social, acme.bsky.social
-                if (
-                    m in self.handles
-                    or m.split("@", 1)[0] in self.handles
-                    or m.split(".", 1)[0] in self.handles
-                ):
+                if self._is_brand(m.lower().lstrip("@")):
                     return True
-            if any(f"@{h}" in text.lower() for h in self.handles):
+            if self._handle_in_text is not None and self._handle_in_text.search(text):
                 return True
         return self._keywords is not None and self._keywords.search(text) is not None
 
