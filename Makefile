@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 ARGS   ?=
 
-.PHONY: install run test lint typecheck unit integration bench schemas clean
+.PHONY: install tools run test lint typecheck unit integration bench schemas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,12 +16,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## promtool (Debian's prometheus package) checks metrics and alert rules in the tests.
+tools:
+	@command -v promtool >/dev/null || { echo "installing Debian's prometheus package for promtool"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
+	  >/dev/null || { echo "could not install prometheus: install it (apt-get install prometheus) and retry"; exit 1; }; }
+
 ## Start the embedded broker and the whole pipeline on the bundled sample stream (ARGS=--follow keeps it up).
 run: install
 	$(BIN)/triage run $(ARGS)
 
 ## Install with the test extras and run the whole suite: lint, types, unit and integration tests.
-test: install lint typecheck
+test: install tools lint typecheck
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: install

@@ -5,7 +5,9 @@ backlog and SLA metrics that result."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -172,6 +174,13 @@ async def test_operations_on_the_running_pipeline(topics, start_worker):
     assert m.value("triage_backlog_tickets", queue="social-general") == 1  # the re-tasked thread
     assert m.value("triage_backlog_tickets") == 4  # vip (reopened), the thread, billing, router
     assert m.value("triage_oldest_open_ticket_seconds", queue="billing") > 0
+
+    # Everything the worker exports is clean for Prometheus (names, types, help, units).
+    with urllib.request.urlopen(worker.metrics_url) as resp:
+        exposition = resp.read()
+    promtool = ["promtool", "check", "metrics"]
+    check = subprocess.run(promtool, input=exposition, capture_output=True, timeout=30)
+    assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), check
 
 
 async def _metric(worker: Any, name: str, at_least: float, **labels: str) -> bool:
