@@ -185,7 +185,7 @@ _NEG_SCOPE = 3
 
 def normalise_batch(texts: Sequence[str]) -> list[str]:
     """Lower-case and normalise a batch in a few whole-batch regex passes (much cheaper than per post)."""
-    blob = "\x00".join(texts).translate(_APOS).lower()
+    blob = "\x00".join(t.replace("\x00", " ") for t in texts)  # a NUL in a post must not split it in two.translate(_APOS).lower()
     blob = _URL.sub(" zzurl ", blob)
     blob = _MENTION.sub(" zzuser ", blob)
     blob = _NUM.sub(" zznum ", blob)

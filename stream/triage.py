@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from classifiers import TextScorer, clout_reasons, clout_scores
+from classifiers import ScoreBatch, TextScorer, clout_reasons, clout_scores
 from schemas.events import Outcome
 from schemas.post import Post
 from stream.authors import AuthorActivity
@@ -40,6 +40,7 @@ class TriageOutput:
     new_keys: list[int] = field(default_factory=list)  # for the dedupe changelog
     signals: list[tuple[str | None, list[str], float, float]] = field(default_factory=list)  # for spikes
     misrouted: int = 0
+    source: tuple[str, int, int] = ("", -1, -1)  # topic, partition, offset of the record being triaged
 
 
 def _iso(ts: float) -> str:
@@ -86,6 +87,7 @@ class TriageStage:
     ) -> TriageOutput:
         """Triage a chunk of a frame's items into ``out``; chunks of one frame are given in order."""
         cfg = self.settings
+        out.source = (topic, partition, offset)
         out.posts_in += len(items)
         good, bad = validate_items(items)
         for _, item, reason in bad:
@@ -152,8 +154,28 @@ class TriageStage:
         return out
 
     def _score(self, posts: list[Post], now: float, out: TriageOutput) -> None:
+        try:
+            batch = self.scorer.score([p.text for p in posts], [p.lang for p in posts])
+        except Exception:
+            # A post that breaks the scorer must not stop the pipeline (a crash would replay it forever):
+            # score one by one, and dead-letter only the posts that fail.
+            for post in posts:
+                try:
+                    single = self.scorer.score([post.text], [post.lang])
+                except Exception as exc:
+                    reason = f"scoring failed: {type(exc).__name__}: {exc}"[:500]
+                    out.outcomes[Outcome.DEAD_LETTER] += 1
+                    out.dead_kinds["scoring_failed"] += 1
+                    original = post.model_dump_json().encode()
+                    out.dead_letters.append(dead_letter(original, reason, "triage", *out.source, now))
+                    out.audit.append(self._decision(post.key, Outcome.DEAD_LETTER, reason, now))
+                else:
+                    self._emit(posts=[post], batch=single, now=now, out=out)
+            return
+        self._emit(posts, batch, now, out)
+
+    def _emit(self, posts: list[Post], batch: ScoreBatch, now: float, out: TriageOutput) -> None:
         cfg = self.settings
-        batch = self.scorer.score([p.text for p in posts], [p.lang for p in posts])
         rates = [self.authors.observe(f"{p.platform.value}:{p.author.id}", now) for p in posts]
         clout = clout_scores(
             [p.author.followers for p in posts],
