@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 
 from classifiers.features import Features
 
-__all__ = ["LinearHead", "fit_head", "softmax"]
+__all__ = ["LinearHead", "class_arrays", "fit_head", "softmax"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -93,8 +93,16 @@ def fit_head(
     model = LogisticRegression(C=c, max_iter=3000, class_weight=weights)
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     model.fit(x, np.asarray(labels), sample_weight=sw)
+    coef, intercept = class_arrays(model, classes, x.shape[1])
+    return LinearHead(classes, coef, intercept, dense_scale)
+
+
+def class_arrays(model: LogisticRegression, classes: tuple[str, ...], n_features: int) -> tuple[
+    FloatArray, FloatArray
+]:  # fmt: skip
+    """A fitted model's weights as (n_features, k) and (k,) arrays in ``classes`` order, softmax form."""
     fitted = [str(cl) for cl in model.classes_]
-    coef = np.zeros((x.shape[1], len(classes)), dtype=np.float64)
+    coef = np.zeros((n_features, len(classes)), dtype=np.float64)
     intercept = np.full(len(classes), -30.0)  # a class absent from training is never predicted
     raw_coef = np.asarray(model.coef_, dtype=np.float64)
     raw_icpt = np.asarray(model.intercept_, dtype=np.float64)
@@ -106,4 +114,4 @@ def fit_head(
             raise ValueError(f"label {cl!r} is not one of {classes}")
         coef[:, classes.index(cl)] = raw_coef[j]
         intercept[classes.index(cl)] = raw_icpt[j]
-    return LinearHead(classes, coef, intercept, dense_scale)
+    return coef, intercept

@@ -25,20 +25,26 @@ import numpy as np
 import numpy.typing as npt
 
 from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS, ScoreBatch
-from classifiers.features import DENSE_NAMES, Features, Featurizer
+from classifiers.embeddings import Encoder, SecondStage, get_encoder
+from classifiers.features import DENSE_NAMES, Features, Featurizer, word_vector_names
 from classifiers.lexicon import URGENCY_PATTERNS
+from classifiers.wordvectors import WORDVEC_PATH, load_word_vectors
 
 __all__ = [
     "BINARY_INTENT_LABELS",
     "DEFAULT_MODEL_DIR",
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "ModelScorer",
     "TrainedModel",
     "load_model",
 ]
 
 FORMAT = "social-triage-linear"
-FORMAT_VERSION = 1
+#: 1: n-gram heads only. 2: a head may carry a sentence-embedding second stage (older readers would
+#: silently ignore it, so such models are written as version 2; plain models stay version 1).
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 BINARY_INTENT_LABELS: tuple[str, ...] = ("complaint", "not_complaint")
 
@@ -66,6 +72,7 @@ class TrainedModel:
     featurizer: Featurizer
     heads: dict[str, Any]  # task -> LinearHead
     meta: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, SecondStage] = field(default_factory=dict)  # task -> optional embedding stage
 
     @property
     def version(self) -> str:
@@ -85,11 +92,28 @@ class TrainedModel:
                 "dense_scale": head.dense_scale,
                 **self.meta.get("heads", {}).get(task, {}),
             }
+            stage = self.stages.get(task)
+            if stage is not None:
+                arrays[f"{task}__stage2_coef"] = stage.coef.astype(np.float32)
+                arrays[f"{task}__stage2_intercept"] = stage.intercept.astype(np.float64)
+                heads_meta[task]["second_stage"] = {
+                    **heads_meta[task].get("second_stage", {}),
+                    "encoder": stage.encoder,
+                    "dim": stage.dim,
+                    "stack_scale": stage.stack_scale,
+                    "confident_above": stage.confident_above,
+                }
+            else:
+                heads_meta[task].pop("second_stage", None)
+        wv = self.featurizer.word_vectors
+        if wv is not None:
+            heads_meta_wv: dict[str, Any] = {"sha256": wv.sha256, "dims": wv.dims, "file": WORDVEC_PATH.name}
         meta = {
-            **self.meta,
+            **{k: v for k, v in self.meta.items() if k != "word_vectors"},
+            **({"word_vectors": heads_meta_wv} if wv is not None else {}),
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "dense_features": list(DENSE_NAMES),
+            "format_version": FORMAT_VERSION if self.stages else 1,
+            "dense_features": list(self.featurizer.dense_names),
             "n_vocab": self.featurizer.n_sparse,
             "heads": heads_meta,
         }
@@ -107,30 +131,49 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     if not meta_path.is_file() or not npz_path.is_file():
         raise FileNotFoundError(f"{d}: not a model directory (needs model.json and model.npz)")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format") != FORMAT or meta.get("format_version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{d}: unsupported model format {meta.get('format')!r} v{meta.get('format_version')}"
         )
-    if list(meta.get("dense_features", [])) != list(DENSE_NAMES):
+    word_vectors = None
+    if meta.get("word_vectors"):
+        word_vectors = load_word_vectors()
+        if word_vectors.sha256 != meta["word_vectors"].get("sha256"):
+            raise ValueError(f"{d}: model was built with a different word-vector table; retrain it")
+    featurizer_names = DENSE_NAMES + (word_vector_names(word_vectors.dims) if word_vectors else ())
+    if list(meta.get("dense_features", [])) != list(featurizer_names):
         raise ValueError(f"{d}: model was built with different dense features; retrain it")
     with np.load(npz_path, allow_pickle=False) as npz:
         vocab = [str(w) for w in npz["vocab"]]
         heads = {}
+        stages: dict[str, SecondStage] = {}
         for task, h in meta["heads"].items():
             coef = np.asarray(npz[f"{task}__coef"], dtype=np.float64)
             intercept = np.asarray(npz[f"{task}__intercept"], dtype=np.float64)
-            if coef.shape != (len(vocab) + len(DENSE_NAMES), len(h["classes"])):
+            if coef.shape != (len(vocab) + len(featurizer_names), len(h["classes"])):
                 raise ValueError(f"{d}: {task} weights have shape {coef.shape}, metadata disagrees")
             heads[task] = LinearHead(tuple(h["classes"]), coef, intercept, float(h["dense_scale"]))
-    return TrainedModel(Featurizer(vocab), heads, meta)
+            s2 = h.get("second_stage")
+            if s2 is not None:
+                s_coef = np.asarray(npz[f"{task}__stage2_coef"], dtype=np.float64)
+                k = len(h["classes"])
+                if s_coef.shape != (int(s2["dim"]) + k, k):
+                    raise ValueError(f"{d}: {task} second-stage weights have shape {s_coef.shape}")
+                s_icpt = np.asarray(npz[f"{task}__stage2_intercept"], dtype=np.float64)
+                stages[task] = SecondStage(
+                    tuple(h["classes"]), s_coef, s_icpt, str(s2["encoder"]), int(s2["dim"]),
+                    float(s2["stack_scale"]), float(s2["confident_above"]),
+                )  # fmt: skip
+    return TrainedModel(Featurizer(vocab, word_vectors), heads, meta, stages)
 
 
 class ModelScorer:
     """The trained scorer: sentiment and intent heads, rule-based urgency cues, and reasons for each."""
 
     def __init__(
-        self, sentiment: TrainedModel, intent: TrainedModel, intent_base: TrainedModel | None = None
-    ):
+        self, sentiment: TrainedModel, intent: TrainedModel, intent_base: TrainedModel | None = None,
+        encoder: Encoder | None = None,
+    ):  # fmt: skip
         self.sentiment_model = sentiment
         self.intent_model = intent
         self.sentiment_head = sentiment.heads["sentiment"]
@@ -143,6 +186,18 @@ class ModelScorer:
         self.intent_base = intent_base if self.binary_intent else None
         versions = dict.fromkeys([sentiment.version, intent.version])
         self.version = "+".join(versions)
+        self.sentiment_stage = sentiment.stages.get("sentiment")
+        self.intent_stage = intent.stages.get("intent")
+        # Only a model trained with embeddings loads the encoder (and torch); it fails here, at start-up.
+        self.encoder: Encoder | None = None
+        if self.sentiment_stage is not None or self.intent_stage is not None:
+            self.encoder = encoder or get_encoder()
+            for stage in (self.sentiment_stage, self.intent_stage):
+                if stage is not None and (stage.encoder, stage.dim) != (self.encoder.name, self.encoder.dim):
+                    raise ValueError(
+                        f"model needs encoder {stage.encoder} ({stage.dim}-d), "
+                        f"got {self.encoder.name} ({self.encoder.dim}-d)"
+                    )
 
     def _features(self, model: TrainedModel, texts: Sequence[str], langs: Sequence[str | None] | None,
                   cache: dict[int, Features]) -> Features:  # fmt: skip
@@ -151,9 +206,20 @@ class ModelScorer:
             cache[key] = model.featurizer.transform(texts, langs)
         return cache[key]
 
+    def _proba(
+        self, head: Any, stage: SecondStage | None, feats: Features, texts: Sequence[str]
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_] | None]:
+        """A head's probabilities; with a second stage, the rows it re-scored."""
+        if stage is None or self.encoder is None:
+            return head.proba(feats), None
+        return stage.refine(head.logits(feats), texts, self.encoder)
+
     def intent_matrix(self, feats: Features, base: Features | None) -> FloatArray:
-        """Intent probabilities in ``INTENT_LABELS`` order, whatever classes the head was trained on."""
-        p = self.intent_head.proba(feats)
+        """Intent probabilities in ``INTENT_LABELS`` order from the first (n-gram) stage alone."""
+        return self._intent_columns(self.intent_head.proba(feats), base)
+
+    def _intent_columns(self, p: FloatArray, base: Features | None) -> FloatArray:
+        """Head probabilities laid out in ``INTENT_LABELS`` order, whatever classes the head has."""
         n = p.shape[0]
         out = np.zeros((n, len(INTENT_LABELS)), dtype=np.float64)
         if self.binary_intent:
@@ -178,8 +244,9 @@ class ModelScorer:
         f_sent = self._features(self.sentiment_model, texts, langs, cache)
         f_int = self._features(self.intent_model, texts, langs, cache)
         f_base = self._features(self.intent_base, texts, langs, cache) if self.intent_base else None
-        sentiment = self.sentiment_head.proba(f_sent)
-        intent = self.intent_matrix(f_int, f_base)
+        sentiment, s_refined = self._proba(self.sentiment_head, self.sentiment_stage, f_sent, texts)
+        p_int, i_refined = self._proba(self.intent_head, self.intent_stage, f_int, texts)
+        intent = self._intent_columns(p_int, f_base)
         s_arg = sentiment.argmax(axis=1)
         i_arg = intent.argmax(axis=1)
         s_top = self.sentiment_head.top_features(f_sent, s_arg, self.sentiment_model.featurizer.vocab_list)
@@ -205,6 +272,9 @@ class ModelScorer:
             ]
             if f_sent.lexicon_hits[i]:
                 r.append("lexicon " + " ".join(f_sent.lexicon_hits[i]))
+            for task, refined in (("sentiment", s_refined), ("intent", i_refined)):
+                if refined is not None and refined[i]:
+                    r.append(f"embedding stage decided {task}")
             r.extend(f"cue {c}" for c in cues)
             reasons.append(tuple(r))
         return ScoreBatch(sentiment, intent, urgency, reasons, model_version=self.version)

@@ -16,15 +16,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
 from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS
 from classifiers.corpus.generate import CORPUS_PATH
 from classifiers.dataset import DataError, LabelledData, read_labelled
+from classifiers.embeddings import Encoder, SecondStage, get_encoder
 from classifiers.evaluate import classification_report
 from classifiers.features import Featurizer
-from classifiers.linear import LinearHead, fit_head
+from classifiers.linear import LinearHead, class_arrays, fit_head
 from classifiers.model import BINARY_INTENT_LABELS, DEFAULT_MODEL_DIR, TrainedModel
+from classifiers.wordvectors import load_word_vectors
 
-__all__ = ["HYPERPARAMETERS", "intent_classes", "train_default", "train_task"]
+__all__ = ["HYPERPARAMETERS", "SECOND_STAGE", "intent_classes", "train_default", "train_task"]
 
 #: Chosen once, by reasoning rather than by search on any evaluation set (see MODEL_CARD.md).
 HYPERPARAMETERS: dict[str, dict[str, Any]] = {
@@ -36,11 +41,28 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     },
     "intent": {"c": 1.0, "dense_scale": 1.0, "class_prior": None},
 }
+#: Mean static MiniLM word vector of the content words as 64 more dense inputs (classifiers/wordvectors.py).
+USE_WORD_VECTORS = True
 HOLDOUT = 0.2
 SEED = 13
 #: Weight of each project-corpus post mixed into a user's training set: the user's posts teach their
 #: domain, the corpus keeps the generic knowledge (slang, negation, emoji, hidden complaints).
 CORPUS_WEIGHT = 0.3
+#: The optional embedding stage (``--embeddings``), fixed by reasoning, not searched: sklearn's default C,
+#: classes balanced because the figure that matters is macro-F1, first-stage logits scaled so their
+#: penalty matches one unit-norm embedding, and only posts the first stage gives < 0.9 are re-scored.
+SECOND_STAGE: dict[str, Any] = {
+    "c": 1.0,
+    "class_weight": "balanced",
+    "stack_scale": 0.7,
+    "confident_above": 0.9,
+    "folds": 5,
+}
+
+
+def _featurizer() -> Featurizer:
+    """Every model trained from now on carries the static word-vector block (see wordvectors.py)."""
+    return Featurizer(word_vectors=load_word_vectors()) if USE_WORD_VECTORS else Featurizer()
 
 
 def intent_classes(labels: Sequence[str]) -> tuple[str, ...]:
@@ -88,7 +110,7 @@ def _fit(
         langs = list(langs or [None] * len(texts)) + c_langs
         texts, labels = list(texts) + c_texts, list(labels) + c_labels
         weights += [CORPUS_WEIGHT] * len(c_texts)
-    f = featurizer or Featurizer().fit_vocab(texts, langs)
+    f = featurizer or _featurizer().fit_vocab(texts, langs)
     hp = HYPERPARAMETERS[task]
     head = fit_head(
         f.transform(texts, langs),
@@ -102,9 +124,40 @@ def _fit(
     return f, head
 
 
+def _fit_second_stage(
+    task: str, texts: Sequence[str], labels: Sequence[str], langs: Sequence[str | None] | None,
+    classes: tuple[str, ...], emb: np.ndarray, encoder: Encoder,
+) -> SecondStage:  # fmt: skip
+    """Embedding head stacked on out-of-fold first-stage logits (so it learns how far to trust them)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = _counts(labels)
+    folds = min(SECOND_STAGE["folds"], min(counts.values()))
+    if len(counts) < 2 or folds < 2:
+        raise DataError(f"--embeddings needs at least 2 posts of each label, got {counts}")
+    oof = np.zeros((len(texts), len(classes)), dtype=np.float64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
+    for tr_arr, te_arr in splitter.split(np.zeros(len(labels)), np.asarray(labels)):
+        tr, te = tr_arr.tolist(), te_arr.tolist()
+        f, head = _fit(task, [texts[i] for i in tr], [labels[i] for i in tr], _take(langs, tr), classes,
+                       with_corpus=True)  # fmt: skip
+        oof[te_arr] = head.logits(f.transform([texts[i] for i in te], _take(langs, te)))
+    stage = SecondStage(
+        classes, np.zeros((0, 0)), np.zeros(0), encoder.name, encoder.dim,
+        float(SECOND_STAGE["stack_scale"]), float(SECOND_STAGE["confident_above"]),
+    )  # fmt: skip
+    x = stage.inputs(emb, oof)
+    model = LogisticRegression(C=SECOND_STAGE["c"], max_iter=3000, class_weight=SECOND_STAGE["class_weight"])
+    model.fit(x, np.asarray(labels))
+    coef, intercept = class_arrays(model, classes, x.shape[1])
+    return SecondStage(classes, coef, intercept, encoder.name, encoder.dim, stage.stack_scale,
+                       stage.confident_above)  # fmt: skip
+
+
 def _holdout_metrics(
     task: str, texts: Sequence[str], labels: Sequence[str], langs: Sequence[str | None] | None,
     classes: tuple[str, ...], with_corpus: bool = False,
+    emb: np.ndarray | None = None, encoder: Encoder | None = None,
 ) -> dict[str, Any] | None:  # fmt: skip
     """Fit on 80%, report on the other 20% (None when the data is too small to say anything)."""
     if len(texts) < 50:
@@ -113,18 +166,42 @@ def _holdout_metrics(
     tr_labels = [labels[i] for i in tr]
     if len(set(tr_labels)) < 2:
         return None
-    f, head = _fit(
-        task, [texts[i] for i in tr], tr_labels, _take(langs, tr), classes, with_corpus=with_corpus
-    )
+    tr_texts = [texts[i] for i in tr]
+    f, head = _fit(task, tr_texts, tr_labels, _take(langs, tr), classes, with_corpus=with_corpus)
     te_texts = [texts[i] for i in te]
-    pred = head.proba(f.transform(te_texts, _take(langs, te))).argmax(axis=1)
+    logits = head.logits(f.transform(te_texts, _take(langs, te)))
+    if emb is not None and encoder is not None:
+        try:
+            stage = _fit_second_stage(task, tr_texts, tr_labels, _take(langs, tr), classes, emb[tr], encoder)
+        except DataError:
+            return None
+        pred = stage.refine(logits, te_texts, _Cached(emb[te], te_texts))[0].argmax(axis=1)
+    else:
+        pred = logits.argmax(axis=1)
     report = classification_report([labels[i] for i in te], [classes[j] for j in pred], classes)
     report.pop("confusion_matrix")
     return {"split": f"seeded {int(HOLDOUT * 100)}% hold-out", **report}
 
 
-def train_task(task: str, data: LabelledData) -> TrainedModel:
-    """A one-head model from a user's labelled data (``triage train``)."""
+class _Cached:
+    """An encoder that returns already-computed embeddings (the hold-out posts were encoded once)."""
+
+    def __init__(self, emb: np.ndarray, texts: Sequence[str]) -> None:
+        self.name, self.version, self.dim = "cached", "", emb.shape[1]
+        self._rows = {t: emb[i] for i, t in enumerate(texts)}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.vstack([self._rows[t] for t in texts]) if texts else np.zeros((0, self.dim))
+
+
+def train_task(
+    task: str, data: LabelledData, embeddings: bool = False, encoder: Encoder | None = None
+) -> TrainedModel:
+    """A one-head model from a user's labelled data (``triage train``).
+
+    ``embeddings`` adds the sentence-embedding second stage (needs the ``embeddings`` extra; see
+    :mod:`classifiers.embeddings` for its cost). ``encoder`` overrides the process-wide one.
+    """
     if task == "sentiment":
         classes: tuple[str, ...] = SENTIMENT_LABELS
     elif task == "intent":
@@ -135,18 +212,43 @@ def train_task(task: str, data: LabelledData) -> TrainedModel:
         raise DataError(
             f"{data.path}: need at least two different labels to train, got {sorted(set(data.labels))}"
         )
-    metrics = _holdout_metrics(task, data.texts, data.labels, data.langs, classes, with_corpus=True)
+    emb = None
+    if embeddings:
+        encoder = encoder or get_encoder()
+        emb = encoder.encode(data.texts)
+    metrics = _holdout_metrics(
+        task, data.texts, data.labels, data.langs, classes, with_corpus=True, emb=emb, encoder=encoder
+    )
     featurizer, head = _fit(task, data.texts, data.labels, data.langs, classes, with_corpus=True)
+    stages: dict[str, SecondStage] = {}
+    head_meta: dict[str, Any] = {
+        "metrics": metrics,
+        "hyperparameters": _hp(task),
+        "label_counts": _counts(data.labels),
+    }
+    if emb is not None and encoder is not None:
+        stages[task] = _fit_second_stage(task, data.texts, data.labels, data.langs, classes, emb, encoder)
+        head_meta["second_stage"] = {
+            "encoder": encoder.name,
+            "encoder_version": encoder.version,
+            "dim": encoder.dim,
+            "inputs": "sentence embedding + first-stage centred logits x stack_scale",
+            **SECOND_STAGE,
+        }
     meta = {
-        "version": f"{task}-{data.sha256[:12]}",
+        "version": f"{task}-{data.sha256[:12]}{_wv_tag(featurizer)}{'-emb' if stages else ''}",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "training_data": {"path": data.path, "sha256": data.sha256, "rows": len(data)},
         "corpus_mixed_in": {"sha256": _corpus_sha(), "weight": CORPUS_WEIGHT},
-        "heads": {
-            task: {"metrics": metrics, "hyperparameters": _hp(task), "label_counts": _counts(data.labels)}
-        },
+        "heads": {task: head_meta},
     }
-    return TrainedModel(featurizer, {task: head}, meta)
+    return TrainedModel(featurizer, {task: head}, meta, stages)
+
+
+def _wv_tag(featurizer: Featurizer) -> str:
+    """Version suffix naming the word-vector table, so a rebuilt table gives a new model version."""
+    wv = featurizer.word_vectors
+    return f"-wv{wv.sha256[:6]}" if wv is not None else ""
 
 
 def _corpus_sha() -> str:
@@ -173,7 +275,7 @@ def train_default(corpus: Path = CORPUS_PATH, out_dir: Path = DEFAULT_MODEL_DIR)
     if sent.texts != intent.texts:
         raise DataError(f"{corpus}: sentiment and intent rows differ")
     texts, langs = sent.texts, sent.langs
-    featurizer = Featurizer().fit_vocab(texts, langs)
+    featurizer = _featurizer().fit_vocab(texts, langs)
     heads: dict[str, Any] = {}
     heads_meta: dict[str, Any] = {}
     for task, data, classes in (("sentiment", sent, SENTIMENT_LABELS), ("intent", intent, INTENT_LABELS)):
@@ -184,7 +286,7 @@ def train_default(corpus: Path = CORPUS_PATH, out_dir: Path = DEFAULT_MODEL_DIR)
         }
         _, heads[task] = _fit(task, texts, data.labels, langs, classes, featurizer)
     meta = {
-        "version": f"default-{sent.sha256[:12]}",
+        "version": f"default-{sent.sha256[:12]}{_wv_tag(featurizer)}",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "training_data": {"path": "classifiers/data/corpus.csv.gz", "sha256": sent.sha256, "rows": len(sent)},
         "heads": heads_meta,

@@ -172,3 +172,27 @@ def test_intent_labels_cannot_mix_taxonomies(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "mix.csv", [("a", "complaint"), ("b", "question"), ("c", "not_complaint")])
     res = run_cli("train", "--task", "intent", "--data", data, "--out", tmp_path / "m")
     assert res.returncode == 2 and "intent labels must be" in res.stderr
+
+
+def test_train_embeddings_flag_records_the_second_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--embeddings`` reaches the trainer; a cheap stand-in encoder keeps this fast (the real one is
+    tested in test_classifiers_embeddings.py)."""
+    from classifiers.cli import main
+    from classifiers.embeddings import set_encoder
+    from tests.test_classifiers_embeddings import HashEncoder
+
+    rows = [(t, "complaint") for t in COMPLAINTS] + [(t, "not_complaint") for t in OTHERS]
+    data = write_csv(tmp_path / "history.csv", rows)
+    set_encoder(HashEncoder())
+    try:
+        code = main(
+            ["train", "--task", "intent", "--data", str(data), "--out", str(tmp_path / "m"), "--embeddings"]
+        )
+    finally:
+        set_encoder(None)
+    assert code == 0, capsys.readouterr().err
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["heads"]["intent"]["second_stage"]["encoder"] == "test-hash"
+    assert meta["version"].endswith("-emb")

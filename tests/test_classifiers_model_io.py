@@ -94,3 +94,60 @@ def test_a_sentiment_only_model_keeps_the_default_intent(tmp_path: Path) -> None
     meta = json.loads((tmp_path / "sent" / "model.json").read_text())
     assert set(meta["heads"]) == {"sentiment"}
     assert meta["training_data"]["rows"] == len(texts)
+
+
+def test_word_vector_table_is_safe_and_recorded() -> None:
+    from classifiers.wordvectors import WORDVEC_PATH, load_word_vectors
+
+    with np.load(WORDVEC_PATH, allow_pickle=False) as npz:
+        assert npz["words"].dtype.kind == "U" and npz["vectors"].dtype == np.float16
+    side = json.loads(WORDVEC_PATH.with_suffix(".json").read_text())
+    wv = load_word_vectors()
+    assert side["sha256"] == wv.sha256 and side["dims"] == wv.dims == 64
+    meta = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text())
+    assert meta["word_vectors"]["sha256"] == wv.sha256
+    assert meta["version"].endswith(f"-wv{wv.sha256[:6]}")
+    assert len(meta["dense_features"]) == 11 + wv.dims
+
+
+def test_a_model_built_on_another_word_vector_table_is_refused(tmp_path: Path) -> None:
+    load_model(DEFAULT_MODEL_DIR).save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["word_vectors"]["sha256"] = "0" * 64
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="different word-vector table"):
+        load_scorer(tmp_path / "m")
+
+
+def test_unseen_words_move_the_score_through_word_vectors() -> None:
+    """Words the corpus never had still count: their vectors sit near words it had."""
+    model = load_model(DEFAULT_MODEL_DIR)
+    vocab = set(model.featurizer.vocab_list)
+    unseen = [
+        w for w in ("overdue", "dreadful", "marvellous") if w not in vocab and w in model.featurizer._wv_index
+    ]
+    assert unseen, "pick words outside the corpus vocabulary"
+    block = model.featurizer.transform([f"my parcel is {w}" for w in unseen]).dense[:, 11:]
+    assert np.abs(block).sum(axis=1).min() > 0
+
+
+def test_an_empty_batch_scores_to_an_empty_batch() -> None:
+    batch = load_scorer().score([])
+    assert len(batch) == 0 and batch.intent_proba.shape == (0, len(INTENT_LABELS))
+
+
+def test_models_saved_before_word_vectors_still_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's model directory from the previous release (11 dense features, no table) keeps working."""
+    monkeypatch.setattr("classifiers.train.USE_WORD_VECTORS", False)
+    texts = [
+        "@Air my bag is lost",
+        "@Air flight delayed 5 hours",
+        "@Air hi, can I bring a guitar?",
+        "hello",
+    ] * 5
+    labels = ["complaint", "complaint", "not_complaint", "not_complaint"] * 5
+    train_task("intent", _tiny(labels, texts)).save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "model.json").read_text())
+    assert "word_vectors" not in meta and len(meta["dense_features"]) == 11 and meta["format_version"] == 1
+    batch = load_scorer(tmp_path / "old").score(TEXTS, LANGS)
+    assert batch.intent_proba[0, 0] > 0.5 > batch.intent_proba[2, 0]

@@ -240,7 +240,14 @@ async def test_run_sends_the_requested_count_at_pace() -> None:
 async def test_run_follows_the_burst_profile() -> None:
     producer = FakeProducer()
     burst = BurstProfile(at_s=0.3, for_s=0.3, brand="streamly", hashtag="StreamlyDown")
-    stats = await run(producer, rate=2000, duration_s=0.9, burst=burst, seed=3)
+    now = [0.0]  # simulated time: the pacing is checked, not how fast this machine happens to be today
+
+    async def sleep(s: float) -> None:
+        now[0] += max(s, 0.001)
+
+    stats = await run(
+        producer, rate=2000, duration_s=0.9, burst=burst, seed=3, clock=lambda: now[0], sleep=sleep
+    )
     assert stats.sent == len(producer.posts) == int(burst.expected(0.9, 2000))  # 1,800 + 5,400
     about = [p for p in producer.posts if "StreamlyDown" in p["hashtags"]]
     assert len(about) > 0.6 * len(producer.posts)
