@@ -315,9 +315,20 @@ class PipelineRuntime:
         if not delivery.cancelled() and delivery.exception() is None:
             event.ack()
 
-    def _delivery(self, pending: list[asyncio.Future[None]], on_stored: Callable[[], None]) -> Delivery:
+    def _delivery(
+        self,
+        pending: list[asyncio.Future[None]],
+        on_stored: Callable[[], None],
+        then: OutRecord | None = None,
+    ) -> Delivery:
+        """A future for "every output of this record is stored". ``then`` (the dedupe delta) is written only
+        after the others: a stored delta must imply stored forwards, or a crash in between would make the
+        replayed posts look like duplicates of posts that never reached a ticket."""
+
         async def deliver() -> None:
             await asyncio.gather(*pending)
+            if then is not None:
+                await (await self.sink.send(self.settings.topics.dedupe_changelog, [then]))
             on_stored()
 
         return asyncio.ensure_future(deliver())
@@ -343,13 +354,13 @@ class PipelineRuntime:
         if out.audit:
             audit = OutRecord(orjson.dumps(out.audit), partition=partition)
             pending.append(await self.sink.send(topics.audit, [audit]))
-        if out.new_keys:
-            delta = OutRecord(encode_delta(out.new_keys, now), partition=partition)
-            pending.append(await self.sink.send(topics.dedupe_changelog, [delta]))
         spikes = self._spike_alerts(self.spikes.observe_batch(out.signals))
         if spikes:
             pending.append(await self.sink.send(topics.alerts, spikes))
-        return self._delivery(pending, lambda: self._count_triage(out, time.perf_counter() - started))
+        delta = OutRecord(encode_delta(out.new_keys, now), partition=partition) if out.new_keys else None
+        return self._delivery(
+            pending, lambda: self._count_triage(out, time.perf_counter() - started), then=delta
+        )
 
     def _count_triage(self, out: TriageOutput, elapsed: float) -> None:
         m = self.metrics

@@ -94,6 +94,13 @@ class TicketingStage:
     def _save(self, state: TicketState, out: TicketingOutput, change: TicketChange, at: str) -> None:
         self.store[state.ticket_id.encode()] = state.dumps()
         self._index(state)
+        self._emit(state, out)
+        out.changes.append(change)
+
+    def _emit(self, state: TicketState, out: TicketingOutput) -> None:
+        """Write the ticket as it is now. Also for a replayed post, event or command that changes nothing:
+        the table's changelog may have been stored before the ticket record when a worker died, and the
+        CRM (which upserts by id) must still get that version."""
         ticket = state.to_ticket()
         out.tickets.append(
             OutRecord(
@@ -107,7 +114,6 @@ class TicketingStage:
                 ],
             )
         )
-        out.changes.append(change)
 
     def _index(self, state: TicketState) -> None:
         if state.is_open:
@@ -208,6 +214,8 @@ class TicketingStage:
             ingested = (post.ingested_at or post.created_at).timestamp()
             if change != "unchanged":
                 self._save(after, out, TicketChange(change, before, after, post.platform.value, ingested), at)
+            else:
+                self._emit(after, out)
             out.audit.append(
                 {
                     "stage": "route",
@@ -252,6 +260,8 @@ class TicketingStage:
         out.events[f"{event.type.value}/{'duplicate' if change == 'unchanged' else 'applied'}"] += 1
         if change != "unchanged":
             self._save(after, out, TicketChange(change, before, after), at)
+        else:
+            self._emit(after, out)
         return out
 
     def process_command(
@@ -279,6 +289,9 @@ class TicketingStage:
             if change != "unchanged":
                 out.events[f"{command.type}/applied"] += 1
                 self._save(after, out, TicketChange(change, before, after), at)
+            elif command.command_id in before.events_seen:  # a replay: write the ticket as it is again
+                out.events[f"{command.type}/duplicate"] += 1
+                self._emit(after, out)
         return out
 
     def _dead(

@@ -76,7 +76,7 @@ async def send(settings: Settings, items: list[Any]) -> None:
                 await producer.add(item)
 
 
-async def wait_accounted(worker: WorkerProcess, expected_in: int, timeout: float = 90.0) -> Scrape:
+async def wait_accounted(worker: WorkerProcess, expected_in: int, timeout: float = 180.0) -> Scrape:
     """Wait until the worker has taken in ``expected_in`` posts and given each a final outcome."""
     await worker.wait_ready()
     deadline = time.monotonic() + timeout
