@@ -47,8 +47,10 @@ integration: install
 schemas: install
 	$(BIN)/triage schemas --write
 
+## Benchmark harness (issue 7; never part of `make test`): ~35 min; ARGS=--quick for a smoke run of a few minutes.
 bench: install
-	$(BIN)/python -m benchmarks.pipeline_throughput $(ARGS)
+	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,bench]'
+	$(BIN)/python -m benchmarks.harness $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

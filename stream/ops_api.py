@@ -46,7 +46,7 @@ def _auth_middleware(
         if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
             return await handler(request)
         token = runtime.settings.ops_token
-        if token is None:
+        if token is None or not token.get_secret_value().strip():  # an empty token would let "Bearer " in
             return _error(503, "the ops API is disabled: set TRIAGE_OPS_TOKEN")
         given = request.headers.get("Authorization", "")
         expected = f"Bearer {token.get_secret_value()}"
