@@ -140,7 +140,9 @@ class Settings(BaseSettings):
     )
 
     # --- Web / metrics -------------------------------------------------------------------------------
-    web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics and the web API.")
+    web_host: str = Field(
+        default="127.0.0.1", description="Bind address of /metrics and the web API (a source's /metrics too)."
+    )
     web_port: int = Field(description="Port of /metrics and the web API.", default=6066, ge=0, le=65535)
     data_dir: Path = Field(default=Path("var"), description="Worker state directory.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

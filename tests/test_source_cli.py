@@ -71,3 +71,16 @@ async def test_status_server_serves_metrics_and_health():
                 assert r.status == 503 and (await r.json())["source"] == "x"
     finally:
         await runner.cleanup()
+
+
+def test_generate_refuses_a_rate_that_is_not_positive() -> None:
+    import subprocess
+    import sys
+
+    for bad in (["--rate", "0", "--count", "5"], ["--rate", "-3", "--count", "5"], ["--count", "0"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "stream", "source", "generate", "--dry-run", *bad],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert "triage source generate:" in proc.stderr and "Traceback" not in proc.stderr

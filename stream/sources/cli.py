@@ -171,6 +171,10 @@ async def _generate(args: argparse.Namespace) -> int:
         raise ConfigError(f"the firehose generator is not available ({exc})") from None
     if args.duration is None and args.count is None:
         raise ConfigError("give --duration or --count")
+    if not args.rate > 0:
+        raise ConfigError(f"--rate must be a positive number of posts per second, not {args.rate:g}")
+    if (args.duration is not None and args.duration <= 0) or (args.count is not None and args.count <= 0):
+        raise ConfigError("--duration and --count must be positive")
     settings = _settings(_overrides(args))
     if args.dry_run:
         stats = await run(JsonlSink(), args.rate, args.duration, args.count, seed=args.seed)
