@@ -5,11 +5,14 @@ backlog and SLA metrics that result."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +29,7 @@ from tests.factory import post
 pytestmark = pytest.mark.integration
 
 TOKEN = "s3cret-ops-token"
+KAFKA_SECRET = "kafka-pa55-do-not-log"
 
 
 async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
@@ -62,7 +66,7 @@ def event(tid: str, kind: str, eid: str, **extra: Any) -> OutRecord:
 
 async def test_operations_on_the_running_pipeline(topics, start_worker):
     s = topics
-    worker = start_worker(TRIAGE_OPS_TOKEN=TOKEN)
+    worker = start_worker(TRIAGE_OPS_TOKEN=TOKEN, KAFKA_SASL_PASSWORD=KAFKA_SECRET)  # unused on PLAINTEXT
     await worker.wait_ready()
     api = f"http://127.0.0.1:{worker.web_port}/api"
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -181,6 +185,31 @@ async def test_operations_on_the_running_pipeline(topics, start_worker):
     promtool = ["promtool", "check", "metrics"]
     check = subprocess.run(promtool, input=exposition, capture_output=True, timeout=30)
     assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), check
+
+    # No secret in what the worker logged or exports; it listens on loopback only.
+    log = worker.log_path.read_bytes()
+    for secret in (TOKEN.encode(), KAFKA_SECRET.encode()):
+        assert secret not in log and secret not in exposition
+    assert worker.process is not None
+    assert listening_addresses(worker.process.pid) == {"127.0.0.1"}
+
+
+def listening_addresses(pid: int) -> set[str]:
+    """IPv4 addresses a process listens on: its socket inodes matched in /proc/net/tcp."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and inode in inodes:  # 0A: LISTEN
+            ip = bytes.fromhex(local.split(":")[0])[::-1]
+            found.add(".".join(str(b) for b in ip))
+    return found
 
 
 async def _metric(worker: Any, name: str, at_least: float, **labels: str) -> bool:
