@@ -157,6 +157,11 @@ class Metrics:
         self.customers_known = Gauge(
             "triage_customers_known", "CRM profiles held for enrichment.", registry=r
         )
+        self.write_retries = Counter(
+            "triage_kafka_write_retries",
+            "Writes to Kafka retried (timeouts, lost connections): a sick cluster.",
+            registry=r,
+        )
         self.misrouted = Counter(
             "triage_misrouted_posts",
             "Posts on a partition their dedupe key does not map to (producer ignored "

@@ -83,6 +83,7 @@ class PipelineRuntime:
         self._indexed: frozenset[int] | None = None
         self._ops_task: asyncio.Task[None] | None = None
         self.lag = LagMonitor(settings)
+        self._retries_seen = 0
 
     @property
     def router(self) -> Router:
@@ -210,6 +211,9 @@ class PipelineRuntime:
         m.oldest_open.clear()
         for queue, created in oldest.items():
             m.oldest_open.labels(queue).set(max(0.0, now - created))
+        if self.sink.retries > self._retries_seen:
+            m.write_retries.inc(self.sink.retries - self._retries_seen)
+            self._retries_seen = self.sink.retries
         m.spike_active.clear()
         for spike in self.spikes.active():
             m.spike_active.labels(spike.kind, spike.key).set(1)

@@ -21,11 +21,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
 from stream.settings import Settings
 
 __all__ = ["BatchSink", "OutRecord"]
+
+
+def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, KafkaTimeoutError | KafkaConnectionError | asyncio.TimeoutError):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +71,9 @@ class BatchSink:
         self._room = asyncio.Event()
         self._room.set()
         self._flusher: asyncio.Task[None] | None = None
+        self._closing = False
         self.flushes = 0
+        self.retries = 0
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
@@ -78,11 +88,14 @@ class BatchSink:
         await self._producer.start()
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"{self.client_id}-flusher")
 
-    async def stop(self) -> None:
-        """Write what is queued, then close."""
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued (for up to ``timeout`` seconds if Kafka is away), then close."""
         if self._flusher is not None:
-            while self._queue and not self._flusher.done():
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while self._queue and not self._flusher.done() and loop.time() < deadline:
                 await asyncio.sleep(0.01)
+            self._closing = True
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
@@ -137,8 +150,8 @@ class BatchSink:
             if not pending:
                 continue
             try:
-                await self._write(pending)
-            except Exception as exc:
+                await self._write_until_stored(pending)
+            except Exception as exc:  # not retriable: handed to every waiting caller, which must not ack
                 log.error("writing %d record groups to Kafka failed: %r", len(pending), exc)
                 for p in pending:
                     if not p.done.done():
@@ -151,6 +164,28 @@ class BatchSink:
                 self._queued_bytes -= sum(len(r.value) for p in pending for r in p.records)
                 self._room.set()
                 self.flushes += 1
+
+    async def _write_until_stored(self, pending: list[_Pending]) -> None:
+        """Retry what Kafka may still take (timeouts, lost connections, leader changes), holding everything
+        behind it: a caller that gave up would skip input it had already read, a caller that waits loses
+        nothing. Duplicates from a write that landed but whose answer was lost are fine (at-least-once)."""
+        delay = 0.5
+        while True:
+            try:
+                await self._write(pending)
+                return
+            except Exception as exc:
+                if not _retriable(exc) or self._closing:
+                    raise
+                self.retries += 1
+                log.warning(
+                    "writing %d record groups to Kafka failed (%r); retrying in %.1fs",
+                    len(pending),
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def _write(self, pending: list[_Pending]) -> None:
         by_tp: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
