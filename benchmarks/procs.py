@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from stream.broker import EmbeddedBroker, free_port
+from stream.process import stop_process
 from stream.promtext import Scrape, scrape
 from stream.settings import Settings
 from stream.topics import ensure_topics
@@ -47,16 +48,7 @@ def _kill_leftovers() -> None:
 
 def _stop_pid(proc: subprocess.Popen[bytes], timeout: float) -> None:
     _LIVE.discard(proc.pid)
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+    stop_process(proc, timeout)
 
 
 class Proc:

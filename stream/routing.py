@@ -6,15 +6,12 @@ regular expressions, so no rule can make a worker backtrack forever.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from schemas.rules import RoutingRule, RoutingRules
+from stream.documents import load_document
 
 __all__ = ["DEFAULT_RULES_PATH", "RouteDecision", "RouteInput", "Router", "RulesError", "load_rules"]
 
@@ -26,25 +23,7 @@ class RulesError(ValueError):
 
 
 def load_rules(path: Path | None = None) -> RoutingRules:
-    path = path or DEFAULT_RULES_PATH
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"cannot read routing rules {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise RulesError(
-            f"routing rules {path} are not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
-        ) from None
-    try:
-        return RoutingRules.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'rules'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise RulesError(f"routing rules {path} are invalid: {problems}") from None
+    return load_document(path or DEFAULT_RULES_PATH, RoutingRules, "routing rules", RulesError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from stream.broker import EmbeddedBroker, free_port
+from stream.process import stop_process
 from stream.producer import PostProducer
 from stream.promtext import Scrape, histogram_quantile, scrape
 from stream.settings import Settings
@@ -97,16 +98,7 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process(proc, timeout)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

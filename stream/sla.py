@@ -25,7 +25,6 @@ Rules a supervisor can rely on:
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -34,11 +33,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import ValidationError
-
 from schemas.events import TicketEvent, TicketEventType
 from schemas.sla import WEEKDAYS, ServiceCentre, SlaPolicy, SlaTarget, minutes_of
+from stream.documents import load_document
 
 __all__ = [
     "DEFAULT_SLA_PATH",
@@ -76,22 +73,7 @@ def load_sla_policy(path: Path | None = None, *, queues: Collection[str] | None 
     refused: it is almost always a typo that leaves the real queue on default targets.
     """
     path = path or DEFAULT_SLA_PATH
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SlaError(f"cannot read SLA policy {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SlaError(f"SLA policy {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from None
-    try:
-        policy = SlaPolicy.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise SlaError(f"SLA policy {path} is invalid: {problems}") from None
+    policy = load_document(path, SlaPolicy, "SLA policy", SlaError)
     if queues is not None:
         unknown = sorted({q.queue for q in policy.queues} - set(queues))
         if unknown:
