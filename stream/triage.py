@@ -6,6 +6,7 @@ Pure apart from the clock it is given: a record in, the records to write out. Th
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +44,9 @@ class TriageOutput:
     source: tuple[str, int, int] = ("", -1, -1)  # topic, partition, offset of the record being triaged
 
 
+@functools.lru_cache(maxsize=8)
 def _iso(ts: float) -> str:
+    """Every decision of a frame carries the frame's time: format it once, not once per post."""
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
@@ -189,9 +192,15 @@ class TriageStage:
         actionable_p = batch.actionable_proba
         intent_conf = batch.intent_proba.max(axis=1)
         frames: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+        ingested = _iso(now)
         for i, post in enumerate(posts):
             out.signals.append((post.brand, post.hashtags, float(negativity[i]), now))
-            actionable = bool(actionable_p[i] >= cfg.actionable_threshold) and intents[i] != "promo"
+            if not (actionable_p[i] >= cfg.actionable_threshold and intents[i] != "promo"):
+                # most posts stop here: no scores document or reasons to build for them
+                out.outcomes[Outcome.FILTERED] += 1
+                why = f"filtered: {intents[i]} ({intent_conf[i]:.2f}), P(actionable) {actionable_p[i]:.2f}"
+                out.audit.append(self._decision(post.key, Outcome.FILTERED, why, now))
+                continue
             reasons = list(batch.reasons[i]) + [
                 "clout:" + r
                 for r in clout_reasons(
@@ -203,23 +212,18 @@ class TriageStage:
                 "negativity": round(float(negativity[i]), 4),
                 "intent": intents[i],
                 "intent_confidence": round(float(intent_conf[i]), 4),
-                "actionable": actionable,
+                "actionable": True,
                 "actionable_proba": round(float(actionable_p[i]), 4),
                 "clout": float(clout[i]),
                 "urgency": list(batch.urgency[i]),
                 "reasons": reasons,
                 "model_version": batch.model_version,
             }
-            if not actionable:
-                out.outcomes[Outcome.FILTERED] += 1
-                why = f"filtered: {intents[i]} ({intent_conf[i]:.2f}), P(actionable) {actionable_p[i]:.2f}"
-                out.audit.append(self._decision(post.key, Outcome.FILTERED, why, now))
-                continue
             conversation = conversation_of(post)
             tid = ticket_id(post.platform.value, post.brand, conversation)
             doc = post.model_dump(mode="json")
             if doc["ingested_at"] is None:
-                doc["ingested_at"] = _iso(now)
+                doc["ingested_at"] = ingested
             frames[ticket_partition(tid, cfg.partitions)].append(
                 {"post": doc, "scores": scores, "ticket_id": tid, "conversation_id": conversation}
             )

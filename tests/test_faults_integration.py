@@ -96,7 +96,16 @@ async def test_workers_killed_at_random_moments_lose_nothing(topics, start_worke
     result = await outcome_of_every_post(topics, keys)
 
     assert kills == 2
-    assert not result["undecided"], f"{len(result['undecided'])} posts never reached a decision"
+    m = await asyncio.to_thread(scrape, worker.metrics_url)
+    state = {
+        "posts_in_last_worker": m.value("triage_posts_in_total"),
+        "lag": {
+            dict(k)["topic"] + "/" + dict(k)["partition"]: v
+            for k, v in m.samples.get("triage_consumer_lag", {}).items()
+        },
+        "log": str(worker.log_path),
+    }
+    assert not result["undecided"], f"{len(result['undecided'])} posts never reached a decision; {state}"
     assert not result["lost"], f"{len(result['lost'])} actionable posts never reached a ticket"
     assert len(result["actionable"]) > 3000  # the check had something to check
     contents = [k for k, v in result["versions"].items() if len(v) > 1]
