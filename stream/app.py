@@ -91,6 +91,17 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
     rt = PipelineRuntime(settings, store=tickets)
     rt.is_recovering = lambda: bool(app.in_recovery)
 
+    def consumer_state() -> str:
+        c: Any = app.consumer  # private fields, for diagnosis only
+        paused = sorted(map(tuple, c._paused_partitions))
+        active = sorted(map(tuple, c._active_partitions or ()))
+        return (
+            f"paused={paused} active={active} read={dict(c._read_offset)} "
+            f"committed={dict(c._committed_offset)} flow_active={c.flow_active}"
+        )
+
+    rt.consumer_state = consumer_state
+
     # --- services ----------------------------------------------------------------------------------------
     @app.service
     class Runtime(Service):

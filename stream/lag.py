@@ -35,8 +35,9 @@ class LagMonitor:
             await self._admin.close()
         self._consumer = self._admin = None
 
-    async def measure(self, held: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """Lag of each held partition: end offset minus the group's committed offset (all of it if none)."""
+    async def measure(self, held: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
+        """(lag, committed offset) of each held partition; lag is the end offset minus the group's committed
+        offset (all of it if none)."""
         if self._admin is None or self._consumer is None or not held:
             return {}
         tps = [TopicPartition(t, p) for t, p in sorted(held)]
@@ -46,5 +47,5 @@ class LagMonitor:
         for tp in tps:
             meta = committed.get(tp)
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag[(tp.topic, tp.partition)] = max(0, ends[tp] - done)
+            lag[(tp.topic, tp.partition)] = (max(0, ends[tp] - done), done)
         return lag

@@ -60,6 +60,11 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.stalled = Gauge(
+            "triage_stalled",
+            "1 while input waits on a partition this worker holds but nothing is processed.",
+            registry=r,
+        )
         self.record_age = Histogram(
             "triage_record_age_seconds",
             "Age of a Kafka record when a stage starts on it: lag in seconds.",

@@ -84,6 +84,9 @@ class PipelineRuntime:
         self._ops_task: asyncio.Task[None] | None = None
         self.lag = LagMonitor(settings)
         self._retries_seen = 0
+        self._committed_seen: dict[tuple[str, int], tuple[int, float]] = {}  # committed offset, since when
+        self.stalled = False
+        self.consumer_state: Callable[[], str] = lambda: "unknown"
 
     @property
     def router(self) -> Router:
@@ -181,8 +184,9 @@ class PipelineRuntime:
                 inputs = {t.raw, t.actionable, t.ticket_events, t.commands}
                 lag = await self.lag.measure({tp for tp in self._assigned_tps if tp[0] in inputs})
                 self.metrics.consumer_lag.clear()
-                for (topic, partition), n in lag.items():
+                for (topic, partition), (n, _) in lag.items():
                     self.metrics.consumer_lag.labels(topic, str(partition)).set(n)
+                self._check_stall(lag, time.monotonic())
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep refreshing; a bug here must not stop the pipeline
@@ -218,6 +222,32 @@ class PipelineRuntime:
         for spike in self.spikes.active():
             m.spike_active.labels(spike.kind, spike.key).set(1)
         return alerts
+
+    # --- stall detection ----------------------------------------------------------------------------------
+    def _check_stall(self, lag: dict[tuple[str, int], tuple[int, int]], now: float) -> None:
+        """A partition we hold with input waiting whose committed offset has not moved for ``stall_after_s``:
+        say so (metric; /healthz 503 so a liveness probe restarts the worker; the consumer's state in the
+        log). Per partition, because traffic on the others would hide one that is stuck."""
+        stuck = {}
+        for tp, (waiting, committed) in lag.items():
+            seen = self._committed_seen.get(tp)
+            if waiting == 0 or seen is None or seen[0] != committed:
+                self._committed_seen[tp] = (committed, now)
+            elif now - seen[1] >= self.settings.stall_after_s:
+                stuck[f"{tp[0]}/{tp[1]}"] = waiting
+        for tp in set(self._committed_seen) - set(lag):
+            del self._committed_seen[tp]
+        if stuck and not self.stalled:
+            log.error(
+                "pipeline stalled: input waiting %s, nothing committed for %.0fs; consumer: %s",
+                stuck,
+                self.settings.stall_after_s,
+                self.consumer_state(),
+            )
+        elif self.stalled and not stuck:
+            log.warning("pipeline moving again")
+        self.stalled = bool(stuck)
+        self.metrics.stalled.set(1 if self.stalled else 0)
 
     # --- SLA and spikes ---------------------------------------------------------------------------------
     def _rebuild_sla(self) -> None:

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=100, ge=1, le=10_000, description="Longest a worker's fetch waits for data (Faust's is 1500)."
     )
+    stall_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Input waiting this long with nothing processed: /healthz answers 503.",
+    )
     session_timeout_s: float = Field(
         default=10.0, gt=0, description="Consumer session and rebalance timeout."
     )

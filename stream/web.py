@@ -23,6 +23,8 @@ def build_web_app(runtime: PipelineRuntime) -> web.Application:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
+        if runtime.stalled:  # input waits and nothing moves: let a liveness probe restart this worker
+            return web.json_response({"status": "stalled"}, status=503)
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:

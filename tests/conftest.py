@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.broker import EmbeddedBroker, free_port
 from stream.producer import PostProducer
@@ -91,25 +91,31 @@ async def wait_accounted(worker: WorkerProcess, expected_in: int, timeout: float
 
 
 async def read_topic(settings: Settings, topic: str, idle_s: float = 1.5) -> list[Any]:
-    """Every record of ``topic`` from the beginning, until none arrives for ``idle_s``."""
+    """Every record of ``topic`` up to its end offsets as of the call: complete however slow the broker is
+    (waiting for an idle gap could stop early on a loaded machine). ``idle_s`` bounds one empty fetch."""
     consumer = AIOKafkaConsumer(
-        topic,
-        **settings.aiokafka_kwargs(),
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        **settings.aiokafka_kwargs(), group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     records: list[Any] = []
     try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=int(idle_s * 1000), max_records=50_000)
-            if not batch:
-                return records
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        todo = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + 120
+        while todo and time.monotonic() < deadline:
+            batch = await consumer.getmany(*todo, timeout_ms=int(idle_s * 1000), max_records=50_000)
             for recs in batch.values():
                 records.extend(recs)
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+        if todo:
+            raise AssertionError(f"could not read {topic} to its end within 120 s")
     finally:
         await consumer.stop()
+    return records
 
 
 @pytest.fixture
