@@ -102,6 +102,11 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
 
     rt.consumer_state = consumer_state
 
+    async def rewind(topic: str, partition: int, offset: int) -> None:
+        await app.consumer.seek(faust.types.TP(topic, partition), offset)
+
+    rt.rewind = rewind
+
     # --- services ----------------------------------------------------------------------------------------
     @app.service
     class Runtime(Service):

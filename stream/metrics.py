@@ -65,6 +65,12 @@ class Metrics:
             "1 while input waits on a partition this worker holds but nothing is processed.",
             registry=r,
         )
+        self.rewinds = Counter(
+            "triage_partition_rewinds",
+            "Stuck input partitions read again from their committed offset.",
+            ["topic"],
+            registry=r,
+        )
         self.record_age = Histogram(
             "triage_record_age_seconds",
             "Age of a Kafka record when a stage starts on it: lag in seconds.",

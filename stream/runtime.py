@@ -85,8 +85,13 @@ class PipelineRuntime:
         self.lag = LagMonitor(settings)
         self._retries_seen = 0
         self._committed_seen: dict[tuple[str, int], tuple[int, float]] = {}  # committed offset, since when
+        self.handled: dict[tuple[str, int], int] = {}  # last offset handed to a stage, per partition
+        self.acked: dict[tuple[str, int], int] = {}  # last offset whose outputs were stored
         self.stalled = False
         self.consumer_state: Callable[[], str] = lambda: "unknown"
+        self.rewind: Callable[[str, int, int], Awaitable[None]] | None = (
+            None  # seek a partition (the app sets it)
+        )
 
     @property
     def router(self) -> Router:
@@ -186,7 +191,8 @@ class PipelineRuntime:
                 self.metrics.consumer_lag.clear()
                 for (topic, partition), (n, _) in lag.items():
                     self.metrics.consumer_lag.labels(topic, str(partition)).set(n)
-                self._check_stall(lag, time.monotonic())
+                for topic, partition, offset in self._check_stall(lag, time.monotonic()):
+                    await self._rewind(topic, partition, offset)
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep refreshing; a bug here must not stop the pipeline
@@ -224,30 +230,52 @@ class PipelineRuntime:
         return alerts
 
     # --- stall detection ----------------------------------------------------------------------------------
-    def _check_stall(self, lag: dict[tuple[str, int], tuple[int, int]], now: float) -> None:
+    async def _rewind(self, topic: str, partition: int, offset: int) -> None:
+        """Read a stuck partition again from its committed offset. The consumer counted a record that never
+        reached us (seen under Faust after a crash-restart with a backlog); re-reading delivers it, and the
+        records after it come back as duplicates or idempotent ticket rewrites."""
+        if self.rewind is None:
+            return
+        log.warning("rewinding %s/%d to its committed offset %d", topic, partition, offset)
+        self.metrics.rewinds.labels(topic).inc()
+        await self.rewind(topic, partition, offset)
+        self._committed_seen.pop((topic, partition), None)
+
+    def _check_stall(
+        self, lag: dict[tuple[str, int], tuple[int, int]], now: float
+    ) -> list[tuple[str, int, int]]:
         """A partition we hold with input waiting whose committed offset has not moved for ``stall_after_s``:
         say so (metric; /healthz 503 so a liveness probe restarts the worker; the consumer's state in the
         log). Per partition, because traffic on the others would hide one that is stuck."""
         stuck = {}
+        rewind = []
         for tp, (waiting, committed) in lag.items():
             seen = self._committed_seen.get(tp)
             if waiting == 0 or seen is None or seen[0] != committed:
                 self._committed_seen[tp] = (committed, now)
             elif now - seen[1] >= self.settings.stall_after_s:
                 stuck[f"{tp[0]}/{tp[1]}"] = waiting
+                if self.acked.get(tp, -1) >= committed:  # we are past the commit: a record went missing
+                    rewind.append(tp)
         for tp in set(self._committed_seen) - set(lag):
             del self._committed_seen[tp]
         if stuck and not self.stalled:
             log.error(
-                "pipeline stalled: input waiting %s, nothing committed for %.0fs; consumer: %s",
+                "pipeline stalled: input waiting %s, nothing committed for %.0fs; handled %s; acked %s; "
+                "sink queue %d bytes after %d flushes; consumer: %s",
                 stuck,
                 self.settings.stall_after_s,
+                self.handled,
+                self.acked,
+                self.sink.queued_bytes,
+                self.sink.flushes,
                 self.consumer_state(),
             )
         elif self.stalled and not stuck:
             log.warning("pipeline moving again")
         self.stalled = bool(stuck)
         self.metrics.stalled.set(1 if self.stalled else 0)
+        return [(t, p, lag[(t, p)][1]) for t, p in rewind]
 
     # --- SLA and spikes ---------------------------------------------------------------------------------
     def _rebuild_sla(self) -> None:
@@ -336,6 +364,7 @@ class PipelineRuntime:
             msg = event.message
             if msg.timestamp:  # Faust gives seconds
                 self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
+            self.handled[(msg.topic, msg.partition)] = msg.offset
             delivery = await handle(msg.value, msg.topic, msg.partition, msg.offset)
             delivery.add_done_callback(functools.partial(self._ack_when_stored, event))
             in_flight.append(delivery)
@@ -344,10 +373,16 @@ class PipelineRuntime:
             if len(in_flight) >= max_in_flight:
                 await in_flight[0]
 
-    @staticmethod
-    def _ack_when_stored(event: Any, delivery: Delivery) -> None:
+    def _ack_when_stored(self, event: Any, delivery: Delivery) -> None:
+        msg = event.message
         if not delivery.cancelled() and delivery.exception() is None:
             event.ack()
+            self.acked[(msg.topic, msg.partition)] = msg.offset
+        else:
+            problem = "cancelled" if delivery.cancelled() else repr(delivery.exception())
+            log.error(
+                "outputs of %s/%d@%d were not stored: %s", msg.topic, msg.partition, msg.offset, problem
+            )
 
     def _delivery(
         self,
