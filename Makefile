@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 ARGS   ?=
 
-.PHONY: install tools run test lint typecheck unit integration bench schemas clean
+.PHONY: install tools run test faults lint typecheck unit integration bench schemas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ schemas: install
 	$(BIN)/triage schemas --write
 
 ## Benchmark harness (issue 7; never part of `make test`): ~35 min; ARGS=--quick for a smoke run of a few minutes.
+## SIGKILL fault drills (not in `make test`: see issue 8 in README "Reliability").
+faults: install
+	$(BIN)/python -m pytest -q -m faults $(ARGS)
+
 bench: install
 	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,bench]'
 	$(BIN)/python -m benchmarks.harness $(ARGS)

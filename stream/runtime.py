@@ -87,6 +87,7 @@ class PipelineRuntime:
         self._committed_seen: dict[tuple[str, int], tuple[int, float]] = {}  # committed offset, since when
         self.handled: dict[tuple[str, int], int] = {}  # last offset handed to a stage, per partition
         self.acked: dict[tuple[str, int], int] = {}  # last offset whose outputs were stored
+        self._rereading: dict[tuple[str, int], int] = {}  # partition sought back: the offset we wait for
         self.stalled = False
         self.consumer_state: Callable[[], str] = lambda: "unknown"
         self.rewind: Callable[[str, int, int], Awaitable[None]] | None = (
@@ -130,6 +131,9 @@ class PipelineRuntime:
         topics = self.settings.topics
         for topic in (topics.raw, topics.actionable):
             self.metrics.assigned_partitions.labels(topic).set(sum(1 for t, _ in assigned if t == topic))
+        for tp in set(assigned) - self._assigned_tps:
+            self.handled.pop(tp, None)  # after a rebalance a jump is legitimate: someone else did the work
+            self._rereading.pop(tp, None)
         self._assigned_tps = set(assigned)
         raw_partitions = {p for t, p in assigned if t == topics.raw}
         newly = raw_partitions - self._assigned
@@ -364,7 +368,28 @@ class PipelineRuntime:
             msg = event.message
             if msg.timestamp:  # Faust gives seconds
                 self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
-            self.handled[(msg.topic, msg.partition)] = msg.offset
+            tp = (msg.topic, msg.partition)
+            expected = self._rereading.get(tp)
+            if expected is not None:
+                if msg.offset != expected:
+                    continue  # fetched before the seek; it comes again after the records we asked for
+                del self._rereading[tp]
+            last = self.handled.get(tp)
+            if last is not None and msg.offset > last + 1 and self.rewind is not None:
+                # Offsets of our topics have no holes: records were skipped on their way to this agent
+                # (seen under Faust while catching up a backlog), and the consumer would count them as done.
+                log.warning(
+                    "%s/%d jumped from offset %d to %d; reading the skipped records again",
+                    msg.topic,
+                    msg.partition,
+                    last,
+                    msg.offset,
+                )
+                self.metrics.rewinds.labels(msg.topic).inc()
+                self._rereading[tp] = last + 1
+                await self.rewind(msg.topic, msg.partition, last + 1)
+                continue  # this record comes again, in order, after the skipped ones
+            self.handled[tp] = msg.offset
             delivery = await handle(msg.value, msg.topic, msg.partition, msg.offset)
             delivery.add_done_callback(functools.partial(self._ack_when_stored, event))
             in_flight.append(delivery)
