@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from stream.documents import problems
 from stream.settings import Settings
 
 __all__ = ["build_parser", "main"]
@@ -20,10 +21,7 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
-        raise SystemExit(f"triage: bad configuration: {problems}") from None
+        raise SystemExit(f"triage: bad configuration: {problems(exc, 'settings')}") from None
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:

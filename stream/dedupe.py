@@ -65,11 +65,18 @@ class PostKeys:
 
 
 def post_keys(
-    platform: str, post_id: str, text: str, repost_of: str | None, min_tokens: int, thread: str | None = None
+    platform: str,
+    post_id: str,
+    text: str,
+    repost_of: str | None,
+    min_tokens: int,
+    reply_to: str | None = None,
+    conversation_id: str | None = None,
 ) -> PostKeys:
-    """Keys of one post. ``thread`` is the conversation root of a reply: short stock replies ("all fixed,
-    thanks for the quick reply") recur across threads from different people, so a reply's text only
-    duplicates the same text in the same thread."""
+    """Keys of one post. Sources (to pick a partition) and workers (to dedupe) both call this, so they
+    cannot disagree. A reply's text only duplicates the same text in the same thread: short stock replies
+    ("all fixed, thanks for the quick reply") recur across threads from different people."""
+    thread = (conversation_id or reply_to) if reply_to else None
     identity = hash64(f"id|{platform}:{post_id}")
     if repost_of:
         original = hash64(f"id|{platform}:{repost_of}")

@@ -10,15 +10,20 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["load_document", "problems"]
+__all__ = ["load_document", "problem_list", "problems"]
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def problems(exc: ValidationError, root: str) -> str:
-    return "; ".join(
+def problem_list(exc: ValidationError, root: str) -> list[str]:
+    """Where and why pydantic refused a document, one line per problem."""
+    return [
         f"{'.'.join(str(p) for p in e['loc']) or root}: {e['msg']}" for e in exc.errors(include_url=False)
-    )
+    ]
+
+
+def problems(exc: ValidationError, root: str) -> str:
+    return "; ".join(problem_list(exc, root))
 
 
 def load_document(path: Path, model: type[M], what: str, error: type[ValueError]) -> M:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from schemas.ops import OpsCommand
 from schemas.rules import RoutingRules
 from schemas.ticket import TicketStatus
+from stream.documents import problem_list
 from stream.runtime import PipelineRuntime
 from stream.sink import OutRecord
 from stream.tickets import ticket_partition
@@ -206,11 +207,9 @@ def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
         try:
             rules = RoutingRules.model_validate(data)
         except ValidationError as exc:
-            problems = [
-                f"{'.'.join(map(str, e['loc'])) or 'rules'}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            ]
-            return _error(400, "invalid routing rules; the rules in force stay", problems=problems)
+            return _error(
+                400, "invalid routing rules; the rules in force stay", problems=problem_list(exc, "rules")
+            )
         record = OutRecord(rules.model_dump_json().encode(), key=b"rules", partition=0)
         await (await runtime.sink.send(topics.rules, [record]))
         return web.json_response(

@@ -30,15 +30,19 @@ def partition_of(post: Any, settings: Settings) -> int:
     platform, post_id, text = post.get("platform"), post.get("post_id"), post.get("text") or ""
     if not isinstance(platform, str) or not isinstance(post_id, str) or not isinstance(text, str):
         return 0
-    repost_of = post.get("repost_of")
-    thread = (post.get("conversation_id") or post.get("reply_to")) if post.get("reply_to") else None
+
+    def text_field(name: str) -> str | None:
+        value = post.get(name)
+        return value if isinstance(value, str) else None
+
     keys = post_keys(
         platform,
         post_id,
         text,
-        repost_of if isinstance(repost_of, str) else None,
+        text_field("repost_of"),
         settings.near_dup_min_tokens,
-        thread if isinstance(thread, str) else None,
+        text_field("reply_to"),
+        text_field("conversation_id"),
     )
     return partition_for(keys.routing, settings.partitions)
 

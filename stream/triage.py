@@ -111,7 +111,8 @@ class TriageStage:
                 p.text,
                 p.repost_of,
                 cfg.near_dup_min_tokens,
-                conversation_of(p) if p.reply_to else None,
+                p.reply_to,
+                p.conversation_id,
             )
             for p in posts
         ]

@@ -93,8 +93,8 @@ def test_delta_round_trip():
 
 def test_the_same_stock_reply_in_two_threads_is_not_a_duplicate():
     text = "all fixed now, really appreciate the quick reply from your team"
-    a = post_keys("x", "1", text, None, 6, thread="100")
-    b = post_keys("x", "2", text, None, 6, thread="200")
-    c = post_keys("x", "3", text, None, 6, thread="100")
+    a = post_keys("x", "1", text, None, 6, reply_to="100")
+    b = post_keys("x", "2", text, None, 6, reply_to="200")
+    c = post_keys("x", "3", text, None, 6, reply_to="100")
     assert a.content != b.content
     assert a.content == c.content
