@@ -49,3 +49,14 @@ class LagMonitor:
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
             lag[(tp.topic, tp.partition)] = (max(0, ends[tp] - done), done)
         return lag
+
+    async def start_offset(self, topic: str, partition: int) -> int | None:
+        """Where the group's reading of a partition begins: its committed offset, else the log start (also
+        when retention has deleted records past the commit). None when the broker cannot tell us now."""
+        if self._admin is None or self._consumer is None:
+            return None
+        tp = TopicPartition(topic, partition)
+        committed = await self._admin.list_consumer_group_offsets(self.settings.app_id, partitions=[tp])
+        start = (await self._consumer.beginning_offsets([tp]))[tp]
+        meta = committed.get(tp)
+        return max(start, meta.offset) if meta is not None and meta.offset >= 0 else start

@@ -65,9 +65,9 @@ class Metrics:
             "1 while input waits on a partition this worker holds but nothing is processed.",
             registry=r,
         )
-        self.rewinds = Counter(
-            "triage_partition_rewinds",
-            "Stuck input partitions read again from their committed offset.",
+        self.rereads = Counter(
+            "triage_partition_rereads",
+            "Input records the consumer counted as read without delivering them, read again (self-repair).",
             ["topic"],
             registry=r,
         )

@@ -31,6 +31,8 @@ from stream.dedupe_state import restore_windows
 from stream.follower import TopicFollower
 from stream.lag import LagMonitor
 from stream.metrics import Metrics
+from stream.offsets import Fill, OffsetGuard
+from stream.partition_reader import read_range
 from stream.routing import Router, load_rules
 from stream.settings import Settings
 from stream.sink import BatchSink, OutRecord
@@ -85,9 +87,8 @@ class PipelineRuntime:
         self.lag = LagMonitor(settings)
         self._retries_seen = 0
         self._committed_seen: dict[tuple[str, int], tuple[int, float]] = {}  # committed offset, since when
-        self.handled: dict[tuple[str, int], int] = {}  # last offset handed to a stage, per partition
+        self.offsets = OffsetGuard()
         self.acked: dict[tuple[str, int], int] = {}  # last offset whose outputs were stored
-        self._rereading: dict[tuple[str, int], int] = {}  # partition sought back: the offset we wait for
         self.stalled = False
         self.consumer_state: Callable[[], str] = lambda: "unknown"
         self.rewind: Callable[[str, int, int], Awaitable[None]] | None = (
@@ -131,9 +132,7 @@ class PipelineRuntime:
         topics = self.settings.topics
         for topic in (topics.raw, topics.actionable):
             self.metrics.assigned_partitions.labels(topic).set(sum(1 for t, _ in assigned if t == topic))
-        for tp in set(assigned) - self._assigned_tps:
-            self.handled.pop(tp, None)  # after a rebalance a jump is legitimate: someone else did the work
-            self._rereading.pop(tp, None)
+        self.offsets.on_assignment(set(assigned))
         self._assigned_tps = set(assigned)
         raw_partitions = {p for t, p in assigned if t == topics.raw}
         newly = raw_partitions - self._assigned
@@ -241,7 +240,7 @@ class PipelineRuntime:
         if self.rewind is None:
             return
         log.warning("rewinding %s/%d to its committed offset %d", topic, partition, offset)
-        self.metrics.rewinds.labels(topic).inc()
+        self.metrics.rereads.labels(topic).inc()
         await self.rewind(topic, partition, offset)
         self._committed_seen.pop((topic, partition), None)
 
@@ -269,7 +268,7 @@ class PipelineRuntime:
                 "sink queue %d bytes after %d flushes; consumer: %s",
                 stuck,
                 self.settings.stall_after_s,
-                self.handled,
+                self.offsets.handled,
                 self.acked,
                 self.sink.queued_bytes,
                 self.sink.flushes,
@@ -369,27 +368,11 @@ class PipelineRuntime:
             if msg.timestamp:  # Faust gives seconds
                 self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
             tp = (msg.topic, msg.partition)
-            expected = self._rereading.get(tp)
-            if expected is not None:
-                if msg.offset != expected:
-                    continue  # fetched before the seek; it comes again after the records we asked for
-                del self._rereading[tp]
-            last = self.handled.get(tp)
-            if last is not None and msg.offset > last + 1 and self.rewind is not None:
-                # Offsets of our topics have no holes: records were skipped on their way to this agent
-                # (seen under Faust while catching up a backlog), and the consumer would count them as done.
-                log.warning(
-                    "%s/%d jumped from offset %d to %d; reading the skipped records again",
-                    msg.topic,
-                    msg.partition,
-                    last,
-                    msg.offset,
-                )
-                self.metrics.rewinds.labels(msg.topic).inc()
-                self._rereading[tp] = last + 1
-                await self.rewind(msg.topic, msg.partition, last + 1)
-                continue  # this record comes again, in order, after the skipped ones
-            self.handled[tp] = msg.offset
+            start = await self._start_offset(tp) if self.offsets.needs_start(tp) else None
+            fill = self.offsets.admit(tp, msg.offset, start)
+            if fill is not None:
+                # Stored before this record's outputs, so acking this record can never commit past them.
+                await self._fill(fill, tp, handle)
             delivery = await handle(msg.value, msg.topic, msg.partition, msg.offset)
             delivery.add_done_callback(functools.partial(self._ack_when_stored, event))
             in_flight.append(delivery)
@@ -397,6 +380,36 @@ class PipelineRuntime:
                 in_flight.popleft().result()  # re-raises a failed write: crash, restart, replay uncommitted
             if len(in_flight) >= max_in_flight:
                 await in_flight[0]
+
+    async def _fill(
+        self,
+        fill: Fill,
+        tp: tuple[str, int],
+        handle: Callable[[bytes | None, str, int, int], Awaitable[Delivery]],
+    ) -> None:
+        """Handle records the consumer skipped, read with a separate reader, and wait until their outputs are
+        stored. Their offsets are committed along with the record that revealed the gap."""
+        log.warning("%s/%d: %s; handling offsets %d..%d first", *tp, fill.reason, fill.start, fill.end - 1)
+        self.metrics.rereads.labels(tp[0]).inc()
+        pending: list[Delivery] = []
+        n = 0
+        async for batch in read_range(self.settings, tp[0], tp[1], fill.start, fill.end):
+            for record in batch:
+                pending.append(await handle(record.value, tp[0], tp[1], record.offset))
+            n += len(batch)
+        await asyncio.gather(*pending)
+        log.info("%s/%d: %d skipped records handled", *tp, n)
+
+    async def _start_offset(self, tp: tuple[str, int]) -> int | None:
+        """The group's committed offset of a partition (else its log start); None when it cannot be looked
+        up now, and the first-record check is then left to the jump check and the stall detector."""
+        try:
+            return await self.lag.start_offset(*tp)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broker hiccup must not stop the stream
+            log.warning("could not look up the committed offset of %s/%d: %r", tp[0], tp[1], exc)
+            return None
 
     def _ack_when_stored(self, event: Any, delivery: Delivery) -> None:
         msg = event.message

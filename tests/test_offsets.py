@@ -1,0 +1,191 @@
+"""The offset guard: no record may be counted as done without reaching a stage. Each scenario is one the
+SIGKILL drill produced under Faust (see benchmarks/RESULTS.md, reliability)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from classifiers import LexiconScorer
+from stream import runtime as runtime_module
+from stream.offsets import Fill, OffsetGuard
+from stream.partition_reader import read_range
+from stream.runtime import PipelineRuntime
+from stream.settings import Settings
+
+TP = ("triage.raw", 3)
+
+
+def test_records_in_order_need_nothing_first() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    assert guard.needs_start(TP)
+    assert guard.admit(TP, 120, start=120) is None
+    assert not guard.needs_start(TP)
+    assert [guard.admit(TP, o) for o in (121, 122, 123)] == [None] * 3
+
+
+def test_first_record_past_the_commit_needs_the_skipped_records_first() -> None:
+    # After a rebalance the consumer's read offset ran ahead of its seek: records 120..1000 were counted as
+    # read and never delivered; the first one we see is 1001.
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    fill = guard.admit(TP, 1001, start=120)
+    assert isinstance(fill, Fill) and (fill.start, fill.end) == (120, 1001)
+    assert guard.admit(TP, 1002) is None
+
+
+def test_first_record_before_the_commit_is_a_harmless_repeat() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    assert guard.admit(TP, 90, start=120) is None
+    assert guard.admit(TP, 91) is None
+
+
+def test_unknown_start_does_not_block_the_stream() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    assert guard.admit(TP, 500, start=None) is None
+    assert guard.admit(TP, 502) == Fill(501, 502, "jumped from offset 500 to 502")
+
+
+def test_a_jump_mid_stream_needs_the_skipped_records_first() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    guard.admit(TP, 0, start=0)
+    guard.admit(TP, 1)
+    fill = guard.admit(TP, 40)
+    assert fill is not None and (fill.start, fill.end) == (2, 40)
+    assert "jumped from offset 1 to 40" in fill.reason
+    assert guard.admit(TP, 41) is None
+
+
+def test_a_replay_after_a_seek_back_is_not_a_jump() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    guard.admit(TP, 0, start=0)
+    guard.admit(TP, 500)  # (a fill of 1..499 was asked for)
+    assert [guard.admit(TP, o) for o in (1, 2, 3)] == [None] * 3  # the consumer delivers them anyway
+
+
+def test_every_assignment_checks_every_partition_again() -> None:
+    # A partition kept across a rebalance is sought back to its commit too, and can be skipped the same way.
+    other = ("triage.raw", 4)
+    guard = OffsetGuard()
+    guard.on_assignment({TP, other})
+    guard.admit(TP, 10, start=10)
+    guard.admit(other, 0, start=0)
+    guard.on_assignment({TP})
+    assert guard.needs_start(TP) and not guard.needs_start(other)
+    assert guard.admit(TP, 50, start=11) == Fill(
+        11, 50, "first record after the assignment is 50, the group is at 11"
+    )
+
+
+def test_after_losing_and_regaining_a_partition_a_jump_is_legitimate() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    guard.admit(TP, 0, start=0)
+    guard.on_assignment(set())
+    guard.on_assignment({TP})  # another worker processed 1..699 meanwhile and committed 700
+    assert guard.admit(TP, 700, start=700) is None
+
+
+# --- the runtime's stream loop with the guard ---------------------------------------------------------------
+
+
+@dataclass
+class Msg:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes = b""
+    timestamp: float = 0.0
+
+
+class Event:
+    def __init__(self, offset: int) -> None:
+        self.message = Msg(TP[0], TP[1], offset)
+        self.acked = False
+
+    def ack(self) -> None:
+        self.acked = True
+
+
+@dataclass
+class Record:
+    offset: int
+    value: bytes = b""
+
+
+def test_the_stream_loop_stores_skipped_records_before_the_one_that_revealed_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rt = PipelineRuntime(Settings(kafka_bootstrap_servers="127.0.0.1:1"), scorer=LexiconScorer())
+    rt.on_assignment({TP})
+    reads: list[tuple[int, int]] = []
+    handled: list[int] = []
+    stored: list[int] = []
+
+    async def start_offset(tp: tuple[str, int]) -> int | None:
+        return 120
+
+    async def fake_read_range(settings: Settings, topic: str, partition: int, start: int, end: int) -> Any:
+        reads.append((start, end))
+        for first in range(start, end, 100):
+            yield [Record(o) for o in range(first, min(first + 100, end))]
+
+    async def handle(value: bytes | None, topic: str, partition: int, offset: int) -> Any:
+        handled.append(offset)
+
+        async def store() -> None:
+            await asyncio.sleep(0.001 if offset < 1001 else 0)  # the skipped records are slower to store
+            stored.append(offset)
+
+        return asyncio.ensure_future(store())
+
+    monkeypatch.setattr(runtime_module, "read_range", fake_read_range)
+    rt._start_offset = start_offset  # type: ignore[method-assign]
+    events = [Event(o) for o in (1001, 1002, 1003)]
+
+    async def stream() -> AsyncIterator[Event]:
+        for e in events:
+            yield e
+
+    async def run() -> None:
+        await rt.process_stream("triage", stream(), handle)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(run())
+    assert reads == [(120, 1001)]
+    assert handled == list(range(120, 1004))
+    assert stored.index(1000) < stored.index(1001)  # acking 1001 can never commit past an unstored record
+    assert all(e.acked for e in events)
+    assert rt.metrics.rereads.labels(TP[0])._value.get() == 1
+
+
+async def test_read_range_reads_exactly_the_asked_offsets_from_the_broker(topics: Settings) -> None:
+    topic = topics.topics.raw
+    producer = AIOKafkaProducer(**topics.aiokafka_kwargs())
+    await producer.start()
+    try:
+        for i in range(60):
+            await producer.send(topic, f"r{i}".encode(), partition=1)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    got = [r async for batch in read_range(topics, topic, 1, 10, 45) for r in batch]
+    assert [r.offset for r in got] == list(range(10, 45))
+    assert [r.value for r in got] == [f"r{i}".encode() for i in range(10, 45)]
+    assert [r async for r in read_range(topics, topic, 1, 5, 5)] == []
+
+
+async def test_read_range_gives_up_on_a_range_that_never_arrives(topics: Settings) -> None:
+    with pytest.raises(TimeoutError, match="nothing to read"):
+        async for _ in read_range(topics, topics.topics.raw, 2, 0, 10, timeout_s=1.5):
+            pass
