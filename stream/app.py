@@ -102,10 +102,13 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
 
     rt.consumer_state = consumer_state
 
-    async def rewind(topic: str, partition: int, offset: int) -> None:
-        await app.consumer.seek(faust.types.TP(topic, partition), offset)
+    async def commit(offsets: dict[tuple[str, int], int]) -> bool:
+        """Through Faust's consumer thread, so the commit carries the current generation and Faust's
+        livelock detector sees it."""
+        consumer: Any = app.consumer
+        return bool(await consumer._thread.commit({faust.types.TP(t, p): o for (t, p), o in offsets.items()}))
 
-    rt.rewind = rewind
+    rt.commit = commit
 
     # --- services ----------------------------------------------------------------------------------------
     @app.service
@@ -124,6 +127,11 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
     async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", set())
         rt.on_assignment({(tp.topic, tp.partition) for tp in assigned})
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", set())
+        await rt.on_revoked({(tp.topic, tp.partition) for tp in revoked})
 
     # --- agents ------------------------------------------------------------------------------------------
     @app.agent(raw_topic, name="triage")

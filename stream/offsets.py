@@ -10,14 +10,22 @@ acknowledged). Our topics have no holes in their offsets, so the agent can tell:
 - after that, each record must follow the previous one.
 
 Skipped records are read again with a separate reader (see ``partition_reader``) and handled before the
-record that revealed the gap. Pure bookkeeping: the runtime looks up the committed offset and reads.
+record that revealed the gap.
+
+Offsets are committed from :class:`StoredOffsets`, not from Faust's acknowledgements: Faust's commit logic
+treats the gaps it notes as done and can commit one past a record it never delivered, while this commits,
+per partition, exactly the prefix of handled records whose outputs Kafka has stored.
+
+Pure bookkeeping: the runtime looks up the committed offset, reads, and commits.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Fill", "OffsetGuard"]
+__all__ = ["Fill", "OffsetGuard", "StoredOffsets"]
 
 TopicPartition = tuple[str, int]
 
@@ -66,3 +74,55 @@ class OffsetGuard:
                 fill = Fill(last + 1, offset, f"jumped from offset {last} to {offset}")
         self.handled[tp] = offset
         return fill
+
+
+class StoredOffsets:
+    """Per partition, the offset the group may commit: one past the last record such that it and every
+    record handled before it have their outputs stored. Records are tracked in the order they are handled
+    (the guard makes that order gap-free); their outputs may be stored in any order."""
+
+    def __init__(self) -> None:
+        self._pending: dict[TopicPartition, deque[list[int | bool]]] = {}
+        self._stored: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    def on_assignment(self, assigned: set[TopicPartition]) -> None:
+        """Forget partitions this worker no longer holds (it cannot commit them any more)."""
+        for table in (self._pending, self._stored, self._committed):
+            for tp in set(table) - assigned:
+                del table[tp]
+
+    def track(self, tp: TopicPartition, offset: int) -> Callable[[], None]:
+        """Note a handled record; call the result once its outputs are stored."""
+        entry: list[int | bool] = [offset, False]
+        self._pending.setdefault(tp, deque()).append(entry)
+
+        def stored() -> None:
+            entry[1] = True
+
+        return stored
+
+    def stored(self, tp: TopicPartition) -> int | None:
+        self._advance(tp)
+        return self._stored.get(tp)
+
+    def _advance(self, tp: TopicPartition) -> None:
+        pending = self._pending.get(tp)
+        while pending and pending[0][1]:
+            offset = int(pending.popleft()[0])
+            if offset + 1 > self._stored.get(tp, -1):  # a replay after a rebalance can go backwards
+                self._stored[tp] = offset + 1
+
+    def committable(self) -> dict[TopicPartition, int]:
+        """Offsets to commit now: partitions whose stored prefix moved past what was last committed."""
+        out = {}
+        for tp in list(self._pending):
+            self._advance(tp)
+            stored = self._stored.get(tp)
+            if stored is not None and stored > self._committed.get(tp, -1):
+                out[tp] = stored
+        return out
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            self._committed[tp] = max(offset, self._committed.get(tp, -1))

@@ -31,7 +31,7 @@ from stream.dedupe_state import restore_windows
 from stream.follower import TopicFollower
 from stream.lag import LagMonitor
 from stream.metrics import Metrics
-from stream.offsets import Fill, OffsetGuard
+from stream.offsets import Fill, OffsetGuard, StoredOffsets
 from stream.partition_reader import read_range
 from stream.routing import Router, load_rules
 from stream.settings import Settings
@@ -88,12 +88,14 @@ class PipelineRuntime:
         self._retries_seen = 0
         self._committed_seen: dict[tuple[str, int], tuple[int, float]] = {}  # committed offset, since when
         self.offsets = OffsetGuard()
-        self.acked: dict[tuple[str, int], int] = {}  # last offset whose outputs were stored
+        self.stored_offsets = StoredOffsets()
+        self._partition_locks: dict[tuple[str, int], asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._handlers: dict[str, Callable[[bytes | None, str, int, int], Awaitable[Delivery]]] = {}
         self.stalled = False
         self.consumer_state: Callable[[], str] = lambda: "unknown"
-        self.rewind: Callable[[str, int, int], Awaitable[None]] | None = (
-            None  # seek a partition (the app sets it)
-        )
+        # commits the group's offsets of input partitions (the app sets it; Faust's own commits are off)
+        self.commit: Callable[[dict[tuple[str, int], int]], Awaitable[bool]] | None = None
+        self._commit_task: asyncio.Task[None] | None = None
 
     @property
     def router(self) -> Router:
@@ -105,6 +107,7 @@ class PipelineRuntime:
             await follower.start()
         await self.lag.start()
         self._ops_task = asyncio.create_task(self._ops_loop(), name="ops-refresh")
+        self._commit_task = asyncio.create_task(self._commit_loop(), name="commit")
         self.ready.set()
         log.info(
             "pipeline runtime started (scorer %s, %d routing rules)",
@@ -114,10 +117,15 @@ class PipelineRuntime:
 
     async def stop(self) -> None:
         self.ready.clear()
-        if self._ops_task is not None:
-            self._ops_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ops_task
+        for task in (self._ops_task, self._commit_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            await asyncio.wait_for(self.commit_stored(), timeout=5.0)
+        except Exception as exc:  # the group may be gone already; the next owner replays a little more
+            log.info("final commit skipped: %r", exc)
         for follower in self.followers:
             await follower.stop()
         await self.lag.stop()
@@ -133,6 +141,7 @@ class PipelineRuntime:
         for topic in (topics.raw, topics.actionable):
             self.metrics.assigned_partitions.labels(topic).set(sum(1 for t, _ in assigned if t == topic))
         self.offsets.on_assignment(set(assigned))
+        self.stored_offsets.on_assignment(set(assigned))
         self._assigned_tps = set(assigned)
         raw_partitions = {p for t, p in assigned if t == topics.raw}
         newly = raw_partitions - self._assigned
@@ -194,8 +203,8 @@ class PipelineRuntime:
                 self.metrics.consumer_lag.clear()
                 for (topic, partition), (n, _) in lag.items():
                     self.metrics.consumer_lag.labels(topic, str(partition)).set(n)
-                for topic, partition, offset in self._check_stall(lag, time.monotonic()):
-                    await self._rewind(topic, partition, offset)
+                for tp, start, end in self._check_stall(lag, time.monotonic()):
+                    await self._fill_stuck(tp, start, end)
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep refreshing; a bug here must not stop the pipeline
@@ -233,43 +242,51 @@ class PipelineRuntime:
         return alerts
 
     # --- stall detection ----------------------------------------------------------------------------------
-    async def _rewind(self, topic: str, partition: int, offset: int) -> None:
-        """Read a stuck partition again from its committed offset. The consumer counted a record that never
-        reached us (seen under Faust after a crash-restart with a backlog); re-reading delivers it, and the
-        records after it come back as duplicates or idempotent ticket rewrites."""
-        if self.rewind is None:
+    async def _fill_stuck(self, tp: tuple[str, int], start: int, end: int) -> None:
+        """Input waits on a partition, nothing reaches the agent, and the records were never handed to us:
+        the consumer counted them as read. Handle them with the separate reader."""
+        handle = self._handlers.get("triage" if tp[0] == self.settings.topics.raw else "route")
+        if handle is None:
             return
-        log.warning("rewinding %s/%d to its committed offset %d", topic, partition, offset)
-        self.metrics.rereads.labels(topic).inc()
-        await self.rewind(topic, partition, offset)
-        self._committed_seen.pop((topic, partition), None)
+        async with self._partition_locks[tp]:
+            last = self.offsets.handled.get(tp)
+            start = max(start, last + 1 if last is not None else start)
+            if start >= end:
+                return
+            await self._fill(Fill(start, end, "input waits and none of it reaches the agent"), tp, handle)
+            self.offsets.handled[tp] = end - 1
+            self.stored_offsets.track(tp, end - 1)()
+        self._committed_seen.pop(tp, None)
 
     def _check_stall(
         self, lag: dict[tuple[str, int], tuple[int, int]], now: float
-    ) -> list[tuple[str, int, int]]:
+    ) -> list[tuple[tuple[str, int], int, int]]:
         """A partition we hold with input waiting whose committed offset has not moved for ``stall_after_s``:
         say so (metric; /healthz 503 so a liveness probe restarts the worker; the consumer's state in the
-        log). Per partition, because traffic on the others would hide one that is stuck."""
+        log). Per partition, because traffic on the others would hide one that is stuck. Returns the ranges
+        (partition, start, end) that never reached the agent, to be handled with the separate reader."""
         stuck = {}
-        rewind = []
+        unread = []
         for tp, (waiting, committed) in lag.items():
             seen = self._committed_seen.get(tp)
             if waiting == 0 or seen is None or seen[0] != committed:
                 self._committed_seen[tp] = (committed, now)
             elif now - seen[1] >= self.settings.stall_after_s:
                 stuck[f"{tp[0]}/{tp[1]}"] = waiting
-                if self.acked.get(tp, -1) >= committed:  # we are past the commit: a record went missing
-                    rewind.append(tp)
+                end = committed + waiting
+                last = self.offsets.handled.get(tp)
+                if last is None or last + 1 < end:  # records waiting that were never handed to us
+                    unread.append((tp, committed, end))
         for tp in set(self._committed_seen) - set(lag):
             del self._committed_seen[tp]
         if stuck and not self.stalled:
             log.error(
-                "pipeline stalled: input waiting %s, nothing committed for %.0fs; handled %s; acked %s; "
+                "pipeline stalled: input waiting %s, nothing committed for %.0fs; handled %s; stored %s; "
                 "sink queue %d bytes after %d flushes; consumer: %s",
                 stuck,
                 self.settings.stall_after_s,
                 self.offsets.handled,
-                self.acked,
+                {tp: self.stored_offsets.stored(tp) for tp in self.offsets.handled},
                 self.sink.queued_bytes,
                 self.sink.flushes,
                 self.consumer_state(),
@@ -278,7 +295,7 @@ class PipelineRuntime:
             log.warning("pipeline moving again")
         self.stalled = bool(stuck)
         self.metrics.stalled.set(1 if self.stalled else 0)
-        return [(t, p, lag[(t, p)][1]) for t, p in rewind]
+        return unread
 
     # --- SLA and spikes ---------------------------------------------------------------------------------
     def _rebuild_sla(self) -> None:
@@ -362,19 +379,22 @@ class PipelineRuntime:
         Awaiting each frame's outputs before the next would put a broker round trip (acks=all) on every
         record: fine for 1000-post frames, ruinous for the small frames a quiet stream makes.
         """
+        self._handlers[stage] = handle
         in_flight: collections.deque[Delivery] = collections.deque()
         async for event in events:
             msg = event.message
             if msg.timestamp:  # Faust gives seconds
                 self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
             tp = (msg.topic, msg.partition)
-            start = await self._start_offset(tp) if self.offsets.needs_start(tp) else None
-            fill = self.offsets.admit(tp, msg.offset, start)
-            if fill is not None:
-                # Stored before this record's outputs, so acking this record can never commit past them.
-                await self._fill(fill, tp, handle)
-            delivery = await handle(msg.value, msg.topic, msg.partition, msg.offset)
-            delivery.add_done_callback(functools.partial(self._ack_when_stored, event))
+            async with self._partition_locks[tp]:
+                start = await self._start_offset(tp) if self.offsets.needs_start(tp) else None
+                fill = self.offsets.admit(tp, msg.offset, start)
+                if fill is not None:
+                    # Stored before this record is tracked, so its commit can never pass them.
+                    await self._fill(fill, tp, handle)
+                delivery = await handle(msg.value, msg.topic, msg.partition, msg.offset)
+                stored = self.stored_offsets.track(tp, msg.offset)
+            delivery.add_done_callback(functools.partial(self._on_stored, event, stored))
             in_flight.append(delivery)
             while in_flight and in_flight[0].done():
                 in_flight.popleft().result()  # re-raises a failed write: crash, restart, replay uncommitted
@@ -401,21 +421,50 @@ class PipelineRuntime:
         log.info("%s/%d: %d skipped records handled", *tp, n)
 
     async def _start_offset(self, tp: tuple[str, int]) -> int | None:
-        """The group's committed offset of a partition (else its log start); None when it cannot be looked
-        up now, and the first-record check is then left to the jump check and the stall detector."""
-        try:
-            return await self.lag.start_offset(*tp)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a broker hiccup must not stop the stream
-            log.warning("could not look up the committed offset of %s/%d: %r", tp[0], tp[1], exc)
-            return None
+        """The group's committed offset of a partition (else its log start). Asked until the broker answers:
+        without it, records skipped before the first one we see could be committed unseen."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.lag.start_offset(*tp)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broker hiccup: wait for it, the stream waits with us
+                log.warning("could not look up the committed offset of %s/%d (%r); retrying", *tp, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
-    def _ack_when_stored(self, event: Any, delivery: Delivery) -> None:
+    # --- commits -----------------------------------------------------------------------------------------
+    async def _commit_loop(self, every_s: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.commit_stored()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed commit is retried next time; the records are stored either way
+                log.exception("commit failed")
+
+    async def commit_stored(self, only: set[tuple[str, int]] | None = None) -> None:
+        """Commit, per partition, up to the last record whose outputs (and every earlier one's) are stored."""
+        offsets = self.stored_offsets.committable()
+        if only is not None:
+            offsets = {tp: o for tp, o in offsets.items() if tp in only}
+        if offsets and self.commit is not None and await self.commit(offsets):
+            self.stored_offsets.committed(offsets)
+
+    async def on_revoked(self, revoked: set[tuple[str, int]]) -> None:
+        """Commit what is stored before the partitions go: their next owner starts there."""
+        try:
+            await self.commit_stored(only=revoked)
+        except Exception as exc:  # the next owner replays a little more; nothing is lost
+            log.warning("commit on revocation failed: %r", exc)
+
+    def _on_stored(self, event: Any, stored: Callable[[], None], delivery: Delivery) -> None:
         msg = event.message
         if not delivery.cancelled() and delivery.exception() is None:
-            event.ack()
-            self.acked[(msg.topic, msg.partition)] = msg.offset
+            stored()
+            event.ack()  # Faust's bookkeeping (shutdown waits for acks); commits are ours
         else:
             problem = "cancelled" if delivery.cancelled() else repr(delivery.exception())
             log.error(

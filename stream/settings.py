@@ -96,9 +96,10 @@ class Settings(BaseSettings):
         default=100, ge=1, le=10_000, description="Longest a worker's fetch waits for data (Faust's is 1500)."
     )
     stall_after_s: float = Field(
-        default=60.0,
+        default=20.0,
         gt=0,
-        description="Input waiting this long with nothing processed: /healthz answers 503.",
+        description="Input waiting this long with nothing committed: /healthz answers 503, and waiting "
+        "records that never reached the agent are read with a separate reader.",
     )
     session_timeout_s: float = Field(
         default=10.0, gt=0, description="Consumer session and rebalance timeout."

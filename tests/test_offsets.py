@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from classifiers import LexiconScorer
 from stream import runtime as runtime_module
-from stream.offsets import Fill, OffsetGuard
+from stream.offsets import Fill, OffsetGuard, StoredOffsets
 from stream.partition_reader import read_range
 from stream.runtime import PipelineRuntime
 from stream.settings import Settings
@@ -96,6 +96,42 @@ def test_after_losing_and_regaining_a_partition_a_jump_is_legitimate() -> None:
     assert guard.admit(TP, 700, start=700) is None
 
 
+# --- what may be committed ------------------------------------------------------------------------------
+
+
+def test_commit_waits_for_the_first_unstored_record() -> None:
+    offsets = StoredOffsets()
+    marks = {o: offsets.track(TP, o) for o in range(100, 105)}
+    assert offsets.committable() == {}
+    marks[101]()
+    marks[102]()
+    assert offsets.committable() == {}  # 100 is not stored: committing 103 would skip it
+    marks[100]()
+    assert offsets.committable() == {TP: 103}
+    offsets.committed({TP: 103})
+    assert offsets.committable() == {}
+    marks[104]()
+    marks[103]()
+    assert offsets.committable() == {TP: 105}
+
+
+def test_a_replay_never_moves_the_commit_back() -> None:
+    offsets = StoredOffsets()
+    offsets.track(TP, 500)()
+    offsets.committed(offsets.committable())
+    for o in (400, 401):  # re-delivered after a rebalance
+        offsets.track(TP, o)()
+    assert offsets.committable() == {}
+    assert offsets.stored(TP) == 501
+
+
+def test_partitions_given_up_are_forgotten() -> None:
+    offsets = StoredOffsets()
+    offsets.track(TP, 7)()
+    offsets.on_assignment(set())
+    assert offsets.committable() == {} and offsets.stored(TP) is None
+
+
 # --- the runtime's stream loop with the guard ---------------------------------------------------------------
 
 
@@ -149,8 +185,15 @@ def test_the_stream_loop_stores_skipped_records_before_the_one_that_revealed_the
 
         return asyncio.ensure_future(store())
 
+    commits: list[dict[tuple[str, int], int]] = []
+
+    async def commit(offsets: dict[tuple[str, int], int]) -> bool:
+        commits.append(dict(offsets))
+        return True
+
     monkeypatch.setattr(runtime_module, "read_range", fake_read_range)
     rt._start_offset = start_offset  # type: ignore[method-assign]
+    rt.commit = commit
     events = [Event(o) for o in (1001, 1002, 1003)]
 
     async def stream() -> AsyncIterator[Event]:
@@ -160,12 +203,14 @@ def test_the_stream_loop_stores_skipped_records_before_the_one_that_revealed_the
     async def run() -> None:
         await rt.process_stream("triage", stream(), handle)
         await asyncio.sleep(0.05)
+        await rt.commit_stored()
 
     asyncio.run(run())
     assert reads == [(120, 1001)]
     assert handled == list(range(120, 1004))
     assert stored.index(1000) < stored.index(1001)  # acking 1001 can never commit past an unstored record
     assert all(e.acked for e in events)
+    assert commits == [{TP: 1004}]  # one past the last record, every record before it stored
     assert rt.metrics.rereads.labels(TP[0])._value.get() == 1
 
 
