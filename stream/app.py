@@ -88,7 +88,10 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
         "tickets", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True
     )
 
-    rt = PipelineRuntime(settings, store=tickets)
+    # The runtime writes the table's changelog itself, with each input's other outputs (see ticket_store).
+    rt = PipelineRuntime(
+        settings, store=tickets.data, changelog_topic=tickets.changelog_topic.get_topic_name()
+    )
     rt.is_recovering = lambda: bool(app.in_recovery)
 
     def consumer_state() -> str:

@@ -38,6 +38,7 @@ from stream.settings import Settings
 from stream.sink import BatchSink, OutRecord
 from stream.sla import SlaStatus, SlaTracker, SlaTransition, load_sla_policy
 from stream.spike import SpikeConfig, SpikeDetector, SpikeEvent
+from stream.ticket_store import ChangelogStore
 from stream.ticketing import TicketingOutput, TicketingStage
 from stream.triage import TriageOutput, TriageStage
 
@@ -60,6 +61,7 @@ class PipelineRuntime:
         metrics: Metrics | None = None,
         scorer: TextScorer | None = None,
         store: MutableMapping[bytes, bytes] | None = None,
+        changelog_topic: str | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -67,7 +69,10 @@ class PipelineRuntime:
         self.triage = TriageStage(settings, self.scorer)
         self.customers = CustomerDirectory()
         rules = load_rules(settings.rules_path)
-        self.ticketing = TicketingStage(Router(rules), settings, store, self.customers)
+        # ticket states: the table's data; their changelog is written with each input's other outputs
+        self.ticket_store = ChangelogStore(store if store is not None else {})
+        self.changelog_topic = changelog_topic
+        self.ticketing = TicketingStage(Router(rules), settings, self.ticket_store, self.customers)
         self.sla_policy = load_sla_policy(settings.sla_path, queues={q.name for q in rules.queues} or None)
         self.sla = SlaTracker(self.sla_policy)
         self.spikes = SpikeDetector(SpikeConfig())
@@ -475,16 +480,17 @@ class PipelineRuntime:
         self,
         pending: list[asyncio.Future[None]],
         on_stored: Callable[[], None],
-        then: OutRecord | None = None,
+        then: list[tuple[str, list[OutRecord]]] | None = None,
     ) -> Delivery:
-        """A future for "every output of this record is stored". ``then`` (the dedupe delta) is written only
-        after the others: a stored delta must imply stored forwards, or a crash in between would make the
-        replayed posts look like duplicates of posts that never reached a ticket."""
+        """A future for "every output of this record is stored". ``then`` is written only after the others:
+        a stored dedupe delta must imply stored forwards (or a crash in between would make the replayed
+        posts look like duplicates of posts that never reached a ticket), and a stored ticket must imply the
+        stored state it shows."""
 
         async def deliver() -> None:
             await asyncio.gather(*pending)
-            if then is not None:
-                await (await self.sink.send(self.settings.topics.dedupe_changelog, [then]))
+            if then:
+                await asyncio.gather(*[await self.sink.send(topic, records) for topic, records in then])
             on_stored()
 
         return asyncio.ensure_future(deliver())
@@ -515,7 +521,9 @@ class PipelineRuntime:
             pending.append(await self.sink.send(topics.alerts, spikes))
         delta = OutRecord(encode_delta(out.new_keys, now), partition=partition) if out.new_keys else None
         return self._delivery(
-            pending, lambda: self._count_triage(out, time.perf_counter() - started), then=delta
+            pending,
+            lambda: self._count_triage(out, time.perf_counter() - started),
+            then=[(topics.dedupe_changelog, [delta])] if delta is not None else [],
         )
 
     def _count_triage(self, out: TriageOutput, elapsed: float) -> None:
@@ -553,14 +561,20 @@ class PipelineRuntime:
             out = self.ticketing.process(value, topic, partition, offset, now)
         self._track_sla(out)
         pending: list[asyncio.Future[None]] = []
-        if out.tickets:
-            pending.append(await self.sink.send(topics.tickets, out.tickets))
+        changelog = self.ticket_store.drain()
+        if self.changelog_topic is not None and changelog:
+            pending.append(await self.sink.send(self.changelog_topic, changelog))
+        then = [(topics.tickets, out.tickets)] if out.tickets else []
         if out.dead_letters:
             pending.append(await self.sink.send(topics.deadletter, out.dead_letters))
         if out.audit:
             audit = OutRecord(orjson.dumps(out.audit), partition=partition)
             pending.append(await self.sink.send(topics.audit, [audit]))
-        return self._delivery(pending, lambda: self._count_route(out, time.perf_counter() - started))
+        # Tickets after the state they show is stored: a replay after a crash then finds that state and
+        # re-emits the very same ticket instead of recomputing one.
+        return self._delivery(
+            pending, lambda: self._count_route(out, time.perf_counter() - started), then=then
+        )
 
     def _count_route(self, out: TicketingOutput, elapsed: float) -> None:
         written = time.time()
