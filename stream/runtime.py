@@ -1,8 +1,8 @@
 """The I/O side of the two stages: read a record, run the pure stage, write its outputs, count.
 
-Each input is acknowledged (and its offset may be committed) only once Kafka has stored its outputs:
-at-least-once. Ticket ids are deterministic and lifecycle events carry ids, so a replay rewrites the same
-tickets.
+An input's offset is committed (by this runtime, see ``stream.offsets``) only once Kafka has stored its
+outputs and those of every input before it: at-least-once. Ticket ids are deterministic and lifecycle
+events carry ids, so a replay rewrites the same tickets.
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ class PipelineRuntime:
         max_in_flight: int = 256,
     ) -> None:
         """Drive an agent's stream: records are processed in order, outputs are written pipelined, and each
-        input is acknowledged (so its offset may be committed) only once its outputs are stored.
+        input counts as done (so its offset may be committed) only once its outputs are stored.
 
         Awaiting each frame's outputs before the next would put a broker round trip (acks=all) on every
         record: fine for 1000-post frames, ruinous for the small frames a quiet stream makes.
