@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
+from stream.partitioner import kafka_partition
 from stream.settings import Settings
 
 __all__ = ["BatchSink", "OutRecord"]
@@ -132,7 +133,10 @@ class BatchSink:
         for rec in recs:
             if rec.partition is None:
                 parts = parts or await self._partitions_for(topic)
-                rec.partition = self._partitioner(rec.key, parts, parts)
+                if rec.key is None:
+                    rec.partition = self._partitioner(rec.key, parts, parts)
+                else:
+                    rec.partition = parts[kafka_partition(rec.key, len(parts))]
         while self._queued_bytes >= self.max_buffered_bytes:
             self._room.clear()
             await self._room.wait()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-from aiokafka.partitioner import DefaultPartitioner
-
 from schemas.post import Post
 from schemas.ticket import TicketPost
+from stream.partitioner import kafka_partition
 
 __all__ = ["conversation_of", "ticket_id", "ticket_partition", "ticket_post"]
-
-_KAFKA_PARTITIONER = DefaultPartitioner()
 
 
 def conversation_of(post: Post) -> str:
@@ -27,8 +24,7 @@ def ticket_id(platform: str, brand: str | None, conversation: str) -> str:
 def ticket_partition(tid: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2) on the ticket id: a CRM that writes lifecycle events keyed by
     ticket id with any standard client lands them on the partition that holds the ticket."""
-    parts = list(range(partitions))
-    return int(_KAFKA_PARTITIONER(tid.encode(), parts, parts))
+    return kafka_partition(tid.encode(), partitions)
 
 
 def ticket_post(post: Post) -> TicketPost:
