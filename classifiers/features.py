@@ -7,7 +7,9 @@ n-grams: typos are covered by the lexicon's typo variants and by the noisy train
 
 Sparse features: unigrams (``not_`` prefixed inside a negation scope), bigrams, ``<lang:xx>`` for
 non-English posts. Dense features (``DENSE_NAMES``): valence sums, a compound score, counts, extremes,
-negation, exclamation and question marks, length. The dense part is what generalises to unseen words.
+negation, exclamation and question marks, length. With a word-vector table (:mod:`classifiers.wordvectors`)
+the dense part also holds the mean of every table column over the post's content words and the maximum
+of its distilled task columns. The dense part is what generalises to unseen words.
 """
 
 from __future__ import annotations
@@ -186,6 +188,35 @@ STOPWORDS: frozenset[str] = frozenset(
         "zzurl",
         "rt",
         "amp",
+        # pronoun and auxiliary contractions, with and without the apostrophe ("i'm done" made "i'm" a
+        # negative word in the corpus; on real posts it is everywhere)
+        "i'm",
+        "im",
+        "i've",
+        "ive",
+        "i'll",
+        "i'd",
+        "you're",
+        "youre",
+        "you've",
+        "you'll",
+        "you'd",
+        "we're",
+        "we've",
+        "we'll",
+        "they're",
+        "theyre",
+        "they've",
+        "he's",
+        "she's",
+        "that's",
+        "thats",
+        "there's",
+        "theres",
+        "what's",
+        "whats",
+        "let's",
+        "lets",
     ]
 )
 _NEG_SCALE = -0.74  # VADER's N_SCALAR
@@ -239,6 +270,7 @@ class Featurizer:
         self._valence = load_valence()
         self.word_vectors = word_vectors
         self._wv_index: dict[str, int] = word_vectors.index if word_vectors is not None else {}
+        self.max_pool_dims = word_vectors.pooled if word_vectors is not None else 0
 
     @property
     def n_sparse(self) -> int:
@@ -247,7 +279,7 @@ class Featurizer:
     @property
     def dense_names(self) -> tuple[str, ...]:
         wv = self.word_vectors
-        return DENSE_NAMES + (word_vector_names(wv.dims) if wv is not None else ())
+        return DENSE_NAMES + (wv.feature_names if wv is not None else ())
 
     # The per-post pass. Returns the feature strings and the dense vector.
     def _analyze(self, text: str, english: bool) -> tuple[list[str], list[float], tuple[str, ...]]:
@@ -401,6 +433,14 @@ class Featurizer:
             ids = np.asarray(wv_ids, dtype=np.int32)
             m = sp.csr_matrix((weights, ids, np.asarray(wv_ptr, dtype=np.int32)), shape=(n, table.shape[0]))
             dense_arr = np.hstack([dense_arr, m @ table])
+            k = self.max_pool_dims
+            if k:
+                pooled = np.zeros((n, k), dtype=np.float64)
+                has = counts > 0
+                if ids.size:
+                    starts = np.asarray(wv_ptr[:-1], dtype=np.int64)[has]
+                    pooled[has] = np.maximum.reduceat(table[ids, -k:], starts, axis=0)
+                dense_arr = np.hstack([dense_arr, pooled])
         return Features(x, dense_arr, hits)
 
 

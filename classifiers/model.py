@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS, ScoreBatch
 from classifiers.embeddings import Encoder, SecondStage, get_encoder
-from classifiers.features import DENSE_NAMES, Features, Featurizer, word_vector_names
+from classifiers.features import DENSE_NAMES, Features, Featurizer
 from classifiers.lexicon import URGENCY_PATTERNS
 from classifiers.wordvectors import WORDVEC_PATH, load_word_vectors
 
@@ -140,7 +140,7 @@ def load_model(model_dir: str | Path) -> TrainedModel:
         word_vectors = load_word_vectors()
         if word_vectors.sha256 != meta["word_vectors"].get("sha256"):
             raise ValueError(f"{d}: model was built with a different word-vector table; retrain it")
-    featurizer_names = DENSE_NAMES + (word_vector_names(word_vectors.dims) if word_vectors else ())
+    featurizer_names = DENSE_NAMES + (word_vectors.feature_names if word_vectors else ())
     if list(meta.get("dense_features", [])) != list(featurizer_names):
         raise ValueError(f"{d}: model was built with different dense features; retrain it")
     with np.load(npz_path, allow_pickle=False) as npz:

@@ -10,6 +10,7 @@ import pytest
 
 from classifiers import INTENT_LABELS, load_scorer
 from classifiers.dataset import LabelledData
+from classifiers.features import Featurizer
 from classifiers.model import DEFAULT_MODEL_DIR, ModelScorer, load_model
 from classifiers.train import train_task
 
@@ -103,11 +104,34 @@ def test_word_vector_table_is_safe_and_recorded() -> None:
         assert npz["words"].dtype.kind == "U" and npz["vectors"].dtype == np.float16
     side = json.loads(WORDVEC_PATH.with_suffix(".json").read_text())
     wv = load_word_vectors()
-    assert side["sha256"] == wv.sha256 and side["dims"] == wv.dims == 64
+    assert side["sha256"] == wv.sha256 and side["dims"] == wv.dims == side["pca_dims"] + wv.pooled
+    assert side["pca_dims"] == 64 and wv.proj_classes == tuple(side["task_columns"]["classes"])
+    assert set(wv.proj_classes) == set(INTENT_LABELS)
     meta = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text())
     assert meta["word_vectors"]["sha256"] == wv.sha256
     assert meta["version"].endswith(f"-wv{wv.sha256[:6]}")
-    assert len(meta["dense_features"]) == 11 + wv.dims
+    # mean of every column, plus the max of the distilled task columns
+    assert len(meta["dense_features"]) == 11 + wv.dims + wv.pooled
+    assert meta["dense_features"][-1] == f"wordprojmax_{wv.proj_classes[-1]}"
+
+
+def test_distilled_task_columns_are_mean_and_max_pooled() -> None:
+    """The teacher's per-word intent logits enter a post as their mean and their max over its words."""
+    from classifiers.features import DENSE_NAMES
+    from classifiers.wordvectors import load_word_vectors
+
+    wv = load_word_vectors()
+    f = Featurizer(word_vectors=wv)
+    words = ["refund", "parcel", "lovely"]
+    assert all(w in wv.index for w in words)
+    rows = wv.vectors[[wv.index[w] for w in words]]
+    feats = f.transform([" ".join(words), "the and of", ""])
+    k, base = wv.pooled, len(DENSE_NAMES)
+    dense = feats.dense
+    assert dense.shape == (3, base + wv.dims + k)
+    np.testing.assert_allclose(dense[0, base : base + wv.dims], rows.mean(axis=0))
+    np.testing.assert_allclose(dense[0, base + wv.dims :], rows[:, -k:].max(axis=0))
+    assert not dense[1:, base:].any()  # no content word: the whole block is zero
 
 
 def test_a_model_built_on_another_word_vector_table_is_refused(tmp_path: Path) -> None:

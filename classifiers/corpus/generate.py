@@ -2,7 +2,8 @@
 
 Each post is a hand-written phrase (see :mod:`classifiers.corpus.phrases`) with its slots filled, then put
 through the noise real posts have: slang and abbreviations, typos, elongations, shouting, emoji, hashtags,
-mentions, URLs, fillers. Labels come from the phrase bank, so noise never changes a label.
+mentions, URLs, fillers. Labels come from the phrase bank, so noise never changes a label. The ``group``
+column names the phrase-bank entry a post came from, for hold-outs that keep whole templates apart.
 
 Run: ``python -m classifiers.corpus.generate [--out PATH] [--seed N]``.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import io
 import random
 import re
 from pathlib import Path
 
 from classifiers.corpus.phrases import (
+    BRAND_NON_COMPLAINTS,
     CHATTER,
     CHATTER_TOPICS,
     COMPLAINT_FRAMES,
@@ -38,7 +41,7 @@ from classifiers.corpus.phrases import (
 __all__ = ["CORPUS_PATH", "generate", "write_corpus"]
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "corpus.csv.gz"
-COLUMNS = ("text", "sentiment", "intent", "lang", "domain")
+COLUMNS = ("text", "sentiment", "intent", "lang", "domain", "group")
 
 _CITIES = (
     "london", "leeds", "manchester", "dublin", "new york", "chicago", "austin", "toronto", "sydney",
@@ -127,6 +130,8 @@ _BRAND_CHATTER = (
     ("the {b} ad with the dog gets me every time 😂", "positive", "chatter"),
     ("stuck in traffic, at least the {b} podcast is good", "neutral", "chatter"),
 )
+#: Brand mentions that are not complaints (see phrases.BRAND_NON_COMPLAINTS).
+BRAND_NON_COMPLAINT_POSTS = 900
 _URL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _WORD = re.compile(r"[a-z]{4,}")
 
@@ -273,12 +278,20 @@ class _Gen:
         return re.sub(r"\s+", " ", text).strip()
 
 
+def template_group(phrase: str) -> str:
+    """A short stable id of the phrase-bank entry a post came from (the problem, question, praise... or
+    the whole template). Posts of one group share their wording, so a hold-out that keeps whole groups
+    out of training measures how the model does on phrasing it never saw (``classifiers.train``)."""
+    return hashlib.sha1(phrase.encode("utf-8")).hexdigest()[:8]
+
+
 def generate(seed: int = 20240531) -> list[dict[str, str]]:
     """The corpus rows, in a deterministic order for a given seed."""
     g = _Gen(seed)
     rows: list[dict[str, str]] = []
 
-    def add(text: str, sentiment: str, intent: str, domain: str, lang: str = "en") -> None:
+    def add(text: str, sentiment: str, intent: str, domain: str, group: str, lang: str = "en") -> None:
+        """``group`` is the phrase-bank entry the post was written from (see ``template_group``)."""
         rows.append(
             {
                 "text": g.decorate(text, sentiment, lang),
@@ -286,6 +299,7 @@ def generate(seed: int = 20240531) -> list[dict[str, str]]:
                 "intent": intent,
                 "lang": lang,
                 "domain": domain,
+                "group": template_group(group),
             }
         )
 
@@ -294,58 +308,56 @@ def generate(seed: int = 20240531) -> list[dict[str, str]]:
         for _ in range(75 * weight):
             b = g.brand(d)
             frame = g.pick(COMPLAINT_FRAMES)
-            add(g.fill(frame.replace("{p}", g.pick(d.problems)), d, b), "negative", "complaint", d.name)
+            p = g.pick(d.problems)
+            add(g.fill(frame.replace("{p}", p), d, b), "negative", "complaint", d.name, p)
         for _ in range(14 * weight):
             b = g.brand(d)
             frame = g.pick(SARCASTIC_COMPLAINTS)
-            add(g.fill(frame.replace("{p}", g.pick(d.problems)), d, b), "negative", "complaint", d.name)
+            p = g.pick(d.problems)
+            add(g.fill(frame.replace("{p}", p), d, b), "negative", "complaint", d.name, p)
         for _ in range(22 * weight):
-            add(g.fill(g.pick(GENERIC_COMPLAINTS), d, g.brand(d)), "negative", "complaint", d.name)
+            t = g.pick(GENERIC_COMPLAINTS)
+            add(g.fill(t, d, g.brand(d)), "negative", "complaint", d.name, t)
         for _ in range(30 * weight):
-            add(
-                g.fill(g.pick(HIDDEN_COMPLAINTS), d, g.brand(d)),
-                g.pick(("negative", "negative", "neutral")),
-                "complaint",
-                d.name,
-            )
+            t = g.pick(HIDDEN_COMPLAINTS)
+            text = g.fill(t, d, g.brand(d))
+            add(text, g.pick(("negative", "negative", "neutral")), "complaint", d.name, t)
         for _ in range(45 * weight):
             frame = g.pick(QUESTION_FRAMES)
-            add(
-                g.fill(frame.replace("{q}", g.pick(d.questions)), d, g.brand(d)),
-                "neutral",
-                "question",
-                d.name,
-            )
+            q = g.pick(d.questions)
+            add(g.fill(frame.replace("{q}", q), d, g.brand(d)), "neutral", "question", d.name, q)
         for _ in range(40 * weight):
             frame = g.pick(REQUEST_FRAMES)
-            add(g.fill(frame.replace("{r}", g.pick(d.requests)), d, g.brand(d)), "neutral", "request", d.name)
+            r = g.pick(d.requests)
+            add(g.fill(frame.replace("{r}", r), d, g.brand(d)), "neutral", "request", d.name, r)
         for _ in range(45 * weight):
             frame = g.pick(PRAISE_FRAMES)
-            add(g.fill(frame.replace("{g}", g.pick(d.praise)), d, g.brand(d)), "positive", "praise", d.name)
+            p = g.pick(d.praise)
+            add(g.fill(frame.replace("{g}", p), d, g.brand(d)), "positive", "praise", d.name, p)
         for _ in range(12 * weight):
             text, sentiment, intent = _BRAND_CHATTER[g.rng.randrange(len(_BRAND_CHATTER))]
-            add(g.fill(text, d, g.brand(d)), sentiment, intent, d.name)
+            add(g.fill(text, d, g.brand(d)), sentiment, intent, d.name, text)
     for _ in range(420):
         frame = g.pick(PROMO_FRAMES)
         sentiment = "positive" if re.search(r"[!🔥🎉✨🎁]", frame) else "neutral"
-        add(g.fill(frame, None, ""), sentiment, "promo", "promo")
+        add(g.fill(frame, None, ""), sentiment, "promo", "promo", frame)
     for sentiment, frames in CHATTER.items():
         for _ in range(700 if sentiment != "negative" else 600):
-            text = g.fill(g.pick(frames), None, "")
+            t = g.pick(frames)
+            text = g.fill(t, None, "")
             if g.rng.random() < 0.3:  # real posts often say two things
                 text = f"{text}. {g.fill(g.pick(frames), None, '')}"
-            add(text, sentiment, "chatter", "general")
+            add(text, sentiment, "chatter", "general", t)
     for lang, items in FOREIGN.items():
         for _ in range(len(items) * 6):
             text, sentiment, intent = items[g.rng.randrange(len(items))]
             d = DOMAINS[g.rng.randrange(len(DOMAINS))]
-            add(
-                g.fill(text, d, g.brand(d)),
-                sentiment,
-                intent,
-                d.name if intent != "chatter" else "general",
-                lang,
-            )
+            domain = d.name if intent != "chatter" else "general"
+            add(g.fill(text, d, g.brand(d)), sentiment, intent, domain, text, lang)
+    for _ in range(BRAND_NON_COMPLAINT_POSTS):  # drawn last, so the rows above keep their draws
+        text, sentiment, intent = BRAND_NON_COMPLAINTS[g.rng.randrange(len(BRAND_NON_COMPLAINTS))]
+        d = DOMAINS[g.rng.randrange(len(DOMAINS))]
+        add(g.fill(text, d, g.brand(d)), sentiment, intent, d.name, text)
     g.rng.shuffle(rows)
     seen: set[str] = set()
     unique = []

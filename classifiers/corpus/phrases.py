@@ -1008,3 +1008,63 @@ FOREIGN: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("che bella giornata a {c}", "positive", "chatter"),
     ),
 }
+
+# Posts that name a brand but are not complaints: the negative tone (if any) is about something the
+# brand did not do. Real brand mentions are full of these, so negative words alone must not make a
+# complaint. (text, sentiment, intent)
+BRAND_NON_COMPLAINTS: tuple[tuple[str, str, str], ...] = (
+    # negative tone, no breach by the brand
+    ("stuck at home with a cold, ordering {b} and hiding under a blanket", "negative", "chatter"),
+    ("can't believe i forgot my {b} password again, totally my own fault", "negative", "chatter"),
+    (
+        "dropped my phone on the way to {c}, screen smashed. off to {b} tomorrow i guess",
+        "negative",
+        "chatter",
+    ),
+    ("awful week at work, the {b} app is the only thing keeping me sane", "negative", "chatter"),
+    ("sad to hear the {b} store in {c} is closing, so many memories there", "negative", "chatter"),
+    ("{b} my dog chewed the {thing}, not your fault at all lol", "neutral", "chatter"),
+    ("raining again in {c} so it's a {b} night", "neutral", "chatter"),
+    ("{b} i messed up the address on my order, my mistake, all sorted now", "neutral", "chatter"),
+    ("hate mondays. {b} coffee and a long day ahead", "negative", "chatter"),
+    (
+        "lost my wallet on the bus today, worst {day} ever. {b} froze my card in a minute though",
+        "negative",
+        "chatter",
+    ),
+    ("missed the {time} because i overslept, not {b}'s fault this time", "negative", "chatter"),
+    ("{b} the ending of that show broke my heart", "negative", "chatter"),
+    ("terrible news about the storm in {c}, hope everyone at {b} is safe", "negative", "chatter"),
+    ("my brother works at {b} and he's exhausted after the holidays", "negative", "chatter"),
+    ("so tired. {b} delivery and bed", "negative", "chatter"),
+    # conversational replies to a brand
+    ("{b} yes that's the one", "neutral", "chatter"),
+    ("{b} it's {code}", "neutral", "chatter"),
+    ("{b} no worries, thanks for checking", "positive", "chatter"),
+    ("{b} followed, sending it now", "neutral", "chatter"),
+    ("{b} will try that and let you know", "neutral", "chatter"),
+    ("{b} it was the {c} branch", "neutral", "chatter"),
+    ("{b} i'm on the android app, latest version", "neutral", "chatter"),
+    ("{b} ok restarting now", "neutral", "chatter"),
+    ("{b} haha fair enough", "positive", "chatter"),
+    ("{b} no it was {day} afternoon", "neutral", "chatter"),
+    ("{b} just replied to your dm", "neutral", "chatter"),
+    # news and business about a brand
+    ("{b} opens a new store in {c} on {day}", "neutral", "chatter"),
+    ("{b} reports results on {day}, analysts expect a small rise {url}", "neutral", "chatter"),
+    ("{b} is recalling some {thing}s, details here {url}", "neutral", "chatter"),
+    ("{b} to cut prices on {thing}s next month, report says", "neutral", "chatter"),
+    ("{b} names a new chief executive {url}", "neutral", "chatter"),
+    ("interview with the founder of {b} on the podcast this week {url}", "neutral", "chatter"),
+    ("{b} shares up {pct} after the announcement", "neutral", "chatter"),
+    ("{b} is hiring {n} hundred people in {c}", "neutral", "chatter"),
+    # positive or playful, not thanks for a service
+    ("{b} your social team is hilarious today", "positive", "chatter"),
+    ("{b} entered! fingers crossed", "positive", "chatter"),
+    ("{b} would love to win this", "positive", "chatter"),
+    ("{b} done! good luck everyone", "positive", "chatter"),
+    ("first {thing} from {b} arrived today, can't wait to try it", "positive", "chatter"),
+    ("anyone tried the new {b} {thing}? worth it?", "neutral", "chatter"),
+    ("{b} or the other one? can't decide", "neutral", "chatter"),
+    ("my nan loves {b}, she talks about it every sunday", "positive", "chatter"),
+)
