@@ -226,15 +226,15 @@ class PipelineRuntime:
             log.info("indexed %d open tickets of partitions %s", n, sorted(held))
         alerts = [self._sla_alert(tr) for tr in self.sla.advance(_dt(now))]
         alerts += self._spike_alerts(self.spikes.tick(now))
-        backlog: collections.Counter[tuple[str, str, str]] = collections.Counter()
-        oldest: dict[str, float] = {}
-        for t in self.ticketing.open.values():
-            backlog[(t.queue, str(t.priority), t.agent or "")] += 1
-            oldest[t.queue] = min(oldest.get(t.queue, t.created_at), t.created_at)
+        open_tickets = self.ticketing.open
+        oldest = open_tickets.oldest()
         m = self.metrics
         m.backlog.clear()  # queues and agents that emptied must drop out, not keep their last value
-        for (queue, priority, agent), n in backlog.items():
-            m.backlog.labels(queue, priority, agent).set(n)
+        backlog: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        for (queue, priority, agent), n in open_tickets.counts.items():
+            backlog[(queue, str(priority), agent or "")] += n
+        for labels, n in backlog.items():
+            m.backlog.labels(*labels).set(n)
         m.oldest_open.clear()
         for queue, created in oldest.items():
             m.oldest_open.labels(queue).set(max(0.0, now - created))

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from schemas.events import Outcome, TicketEvent
 from schemas.ops import OpsCommand
 from schemas.scored import ScoredPost
+from stream.backlog import OpenTicket, OpenTickets
 from stream.customers import CustomerDirectory
 from stream.deadletter import dead_letter, reason_kind
 from stream.priority import priority_for
@@ -30,19 +31,6 @@ from stream.ticket_state import Change, Routed, TicketState, apply_command, appl
 from stream.tickets import ticket_partition
 
 __all__ = ["OpenTicket", "TicketChange", "TicketingOutput", "TicketingStage"]
-
-
-@dataclass(frozen=True, slots=True)
-class OpenTicket:
-    """What backlog and SLA need of an open ticket, without decoding its state."""
-
-    queue: str
-    priority: int
-    agent: str | None
-    status: str
-    created_at: float
-    first_response_at: float | None
-    partition: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +66,7 @@ class TicketingStage:
         self.settings = settings
         self.store: MutableMapping[bytes, bytes] = store if store is not None else {}
         self.customers = customers
-        self.open: dict[str, OpenTicket] = {}
+        self.open = OpenTickets()
 
     # --- state -----------------------------------------------------------------------------------------
     def load(self, tid: str) -> TicketState | None:
@@ -132,7 +120,7 @@ class TicketingStage:
     def rebuild_index(self, partitions: Iterable[int]) -> int:
         """After a rebalance: index the open tickets of the partitions this worker now holds."""
         wanted = set(partitions)
-        self.open = {}
+        self.open = OpenTickets()
         for key, value in list(self.store.items()):
             tid = key.decode() if isinstance(key, bytes) else str(key)
             if ticket_partition(tid, self.settings.partitions) in wanted and value is not None:
