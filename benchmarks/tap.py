@@ -52,13 +52,7 @@ class TicketTap:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **self.settings.aiokafka_kwargs(),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
-        )
+        consumer = AIOKafkaConsumer(**self.settings.reader_kwargs())
         await consumer.start()
         consumer.assign(
             [TopicPartition(self.settings.topics.tickets, p) for p in range(self.settings.partitions)]

@@ -25,9 +25,7 @@ async def restore_windows(settings: Settings, windows: Mapping[int, DedupeWindow
     restored = dict.fromkeys(windows, 0)
     if not tps:
         return restored
-    consumer = AIOKafkaConsumer(
-        **settings.aiokafka_kwargs(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(**settings.reader_kwargs(fetch_max_wait_ms=500))
     await consumer.start()
     try:
         consumer.assign(list(tps))

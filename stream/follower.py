@@ -50,13 +50,7 @@ class TopicFollower:
                 await asyncio.sleep(2)
 
     async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **self.settings.aiokafka_kwargs(),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=200,
-        )
+        consumer = AIOKafkaConsumer(**self.settings.reader_kwargs(fetch_max_wait_ms=200))
         await consumer.start()
         try:
             await consumer.topics()  # partitions_for_topic only answers from metadata already fetched

@@ -23,9 +23,7 @@ class LagMonitor:
     async def start(self) -> None:
         self._admin = AIOKafkaAdminClient(**self.settings.aiokafka_kwargs())
         await self._admin.start()
-        self._consumer = AIOKafkaConsumer(
-            **self.settings.aiokafka_kwargs(), group_id=None, enable_auto_commit=False
-        )
+        self._consumer = AIOKafkaConsumer(**self.settings.reader_kwargs())
         await self._consumer.start()
 
     async def stop(self) -> None:

@@ -26,13 +26,7 @@ async def read_range(
     if start >= end:
         return
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(
-        **settings.aiokafka_kwargs(),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
-    )
+    consumer = AIOKafkaConsumer(**settings.reader_kwargs())
     await consumer.start()
     try:
         consumer.assign([tp])

@@ -267,3 +267,14 @@ class Settings(BaseSettings):
                 self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
             )
         return kwargs
+
+    def reader_kwargs(self, fetch_max_wait_ms: int = 100) -> dict[str, Any]:
+        """A plain consumer outside any group that reads from the log start (followers, restores, gap
+        fills, benchmark taps): it never commits, so it cannot disturb the workers' group."""
+        return {
+            **self.aiokafka_kwargs(),
+            "group_id": None,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": fetch_max_wait_ms,
+        }
