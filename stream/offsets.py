@@ -57,6 +57,16 @@ class OffsetGuard:
         """Whether ``admit`` wants this partition's starting offset (one lookup per assignment)."""
         return tp in self._unchecked
 
+    def first_unhandled(self, tp: TopicPartition, committed: int) -> int:
+        """The first offset at or after ``committed`` that no stage has been handed yet."""
+        last = self.handled.get(tp)
+        return committed if last is None else max(committed, last + 1)
+
+    def filled(self, tp: TopicPartition, end: int) -> None:
+        """Records up to ``end`` (exclusive) were handled outside the stream (the stall repair)."""
+        self._unchecked.discard(tp)
+        self.handled[tp] = max(end - 1, self.handled.get(tp, -1))
+
     def admit(self, tp: TopicPartition, offset: int, start: int | None = None) -> Fill | None:
         """Note that the record at ``offset`` is being handled; returns the records to handle before it, if
         any. ``start``: where the group's reading of ``tp`` begins (committed offset, else the log start),

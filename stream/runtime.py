@@ -95,6 +95,7 @@ class PipelineRuntime:
         self.offsets = OffsetGuard()
         self.stored_offsets = StoredOffsets()
         self._partition_locks: dict[tuple[str, int], asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        # per input topic, the stage handler the stall repair hands unread records to
         self._handlers: dict[str, Callable[[bytes | None, str, int, int], Awaitable[Delivery]]] = {}
         self.stalled = False
         self.consumer_state: Callable[[], str] = lambda: "unknown"
@@ -250,16 +251,15 @@ class PipelineRuntime:
     async def _fill_stuck(self, tp: tuple[str, int], start: int, end: int) -> None:
         """Input waits on a partition, nothing reaches the agent, and the records were never handed to us:
         the consumer counted them as read. Handle them with the separate reader."""
-        handle = self._handlers.get("triage" if tp[0] == self.settings.topics.raw else "route")
+        handle = self._handlers.get(tp[0])
         if handle is None:
             return
         async with self._partition_locks[tp]:
-            last = self.offsets.handled.get(tp)
-            start = max(start, last + 1 if last is not None else start)
+            start = self.offsets.first_unhandled(tp, start)
             if start >= end:
                 return
             await self._fill(Fill(start, end, "input waits and none of it reaches the agent"), tp, handle)
-            self.offsets.handled[tp] = end - 1
+            self.offsets.filled(tp, end)
             self.stored_offsets.track(tp, end - 1)()
         self._committed_seen.pop(tp, None)
 
@@ -279,8 +279,7 @@ class PipelineRuntime:
             elif now - seen[1] >= self.settings.stall_after_s:
                 stuck[f"{tp[0]}/{tp[1]}"] = waiting
                 end = committed + waiting
-                last = self.offsets.handled.get(tp)
-                if last is None or last + 1 < end:  # records waiting that were never handed to us
+                if self.offsets.first_unhandled(tp, committed) < end:  # waiting, never handed to us
                     unread.append((tp, committed, end))
         for tp in set(self._committed_seen) - set(lag):
             del self._committed_seen[tp]
@@ -384,7 +383,6 @@ class PipelineRuntime:
         Awaiting each frame's outputs before the next would put a broker round trip (acks=all) on every
         record: fine for 1000-post frames, ruinous for the small frames a quiet stream makes.
         """
-        self._handlers[stage] = handle
         in_flight: collections.deque[Delivery] = collections.deque()
         async for event in events:
             msg = event.message
@@ -392,7 +390,10 @@ class PipelineRuntime:
                 self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
             tp = (msg.topic, msg.partition)
             async with self._partition_locks[tp]:
-                start = await self._start_offset(tp) if self.offsets.needs_start(tp) else None
+                start = None
+                if self.offsets.needs_start(tp):  # first record of the partition since the assignment
+                    self._handlers[msg.topic] = handle  # for the stall repair
+                    start = await self._start_offset(tp)
                 fill = self.offsets.admit(tp, msg.offset, start)
                 if fill is not None:
                     # Stored before this record is tracked, so its commit can never pass them.

@@ -234,3 +234,15 @@ async def test_read_range_gives_up_on_a_range_that_never_arrives(topics: Setting
     with pytest.raises(TimeoutError, match="nothing to read"):
         async for _ in read_range(topics, topics.topics.raw, 2, 0, 10, timeout_s=1.5):
             pass
+
+
+def test_records_handled_by_the_stall_repair_count_as_handled() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    guard.admit(TP, 1037, start=1037)
+    assert guard.first_unhandled(TP, committed=1030) == 1038
+    assert guard.first_unhandled(TP, committed=1100) == 1100
+    guard.filled(TP, 1050)
+    assert guard.first_unhandled(TP, committed=1038) == 1050
+    assert not guard.needs_start(TP)
+    assert guard.admit(TP, 1050) is None  # the stream carries on after the repaired range without a jump
