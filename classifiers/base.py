@@ -6,9 +6,9 @@ set-up, model dispatch) dominate at batch size 1, so the interface makes the bat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, overload, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,7 @@ __all__ = [
     "INTENT_LABELS",
     "SENTIMENT_LABELS",
     "URGENCY_CUES",
+    "Explanations",
     "ScoreBatch",
     "TextScorer",
 ]
@@ -34,21 +35,100 @@ URGENCY_CUES: tuple[str, ...] = ("safety", "legal_threat", "churn_threat", "outa
 FloatArray = npt.NDArray[np.float64]
 
 
+Cues = tuple[str, ...]
+Explained = tuple[Cues, Cues]  # (urgency cues, reasons) of one text
+
+
+class Explanations:
+    """Urgency cues and reasons of a batch, computed when asked for and only for the rows asked for.
+
+    Why: explaining a post (its top n-grams, the cue patterns) costs about as much as scoring it, and a
+    pipeline needs the explanations only of the posts that become tickets, about half of them.
+    :meth:`prepare` explains many rows in one vectorised call; reading a row not prepared explains it alone.
+    """
+
+    def __init__(self, n: int, compute: Callable[[list[int]], list[Explained]]) -> None:
+        self.n = n
+        self._compute = compute
+        self._done: dict[int, Explained] = {}
+
+    def prepare(self, rows: Iterable[int]) -> None:
+        todo = sorted({r for r in rows if r not in self._done})
+        if todo:
+            self._done.update(zip(todo, self._compute(todo), strict=True))
+
+    def row(self, i: int) -> Explained:
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        i %= self.n
+        if i not in self._done:
+            self.prepare([i])
+        return self._done[i]
+
+    @property
+    def urgency(self) -> _Column:
+        return _Column(self, 0)
+
+    @property
+    def reasons(self) -> _Column:
+        return _Column(self, 1)
+
+
+class _Column(Sequence[Cues]):
+    """One column of :class:`Explanations` read like a list (iterating explains every row at once)."""
+
+    def __init__(self, owner: Explanations, k: int) -> None:
+        self._owner, self._k = owner, k
+
+    def __len__(self) -> int:
+        return self._owner.n
+
+    @overload
+    def __getitem__(self, i: int) -> Cues: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Cues]: ...
+    def __getitem__(self, i: int | slice) -> Cues | list[Cues]:
+        if isinstance(i, slice):
+            rows = range(self._owner.n)[i]
+            self._owner.prepare(rows)
+            return [self._owner.row(r)[self._k] for r in rows]
+        return self._owner.row(i)[self._k]
+
+    def __iter__(self) -> Iterator[Cues]:
+        self._owner.prepare(range(self._owner.n))
+        return (self._owner.row(r)[self._k] for r in range(self._owner.n))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __hash__(self) -> int:
+        raise TypeError("unhashable type: explanations column")
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
 @dataclass(frozen=True)
 class ScoreBatch:
     """Scores for ``n`` texts, column order fixed by the label tuples above."""
 
     sentiment_proba: FloatArray  # shape (n, 3), SENTIMENT_LABELS order, rows sum to 1
     intent_proba: FloatArray  # shape (n, 6), INTENT_LABELS order, rows sum to 1
-    urgency: list[tuple[str, ...]]  # cues fired per text (subset of URGENCY_CUES)
-    reasons: list[tuple[str, ...]]  # human-readable reasons per text: top features or rules fired
+    urgency: Sequence[Cues]  # cues fired per text (subset of URGENCY_CUES)
+    reasons: Sequence[Cues]  # human-readable reasons per text: top features or rules fired
     model_version: str = "unknown"
+    explanations: Explanations | None = field(default=None, repr=False)  # set when the two above are lazy
     _actionable_idx: list[int] = field(
         default_factory=lambda: [INTENT_LABELS.index(i) for i in sorted(ACTIONABLE_INTENTS)], repr=False
     )
 
     def __len__(self) -> int:
         return int(self.sentiment_proba.shape[0])
+
+    def explain(self, rows: Iterable[int]) -> None:
+        """Compute the urgency cues and reasons of ``rows`` together, before reading them one by one."""
+        if self.explanations is not None:
+            self.explanations.prepare(rows)
 
     @property
     def sentiment(self) -> list[str]:

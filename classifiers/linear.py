@@ -50,10 +50,10 @@ class LinearHead:
         return softmax(self.logits(feats))
 
     def top_features(
-        self, feats: Features, predicted: npt.NDArray[np.intp], names: Sequence[str], k: int = 3
+        self, x: sp.csr_matrix, predicted: npt.NDArray[np.intp], names: Sequence[str], k: int = 3
     ) -> list[tuple[str, ...]]:
-        """Per row, the ``k`` n-grams that pushed hardest towards the predicted class (for explanations)."""
-        x = feats.sparse
+        """Per row of the n-gram matrix ``x``, the ``k`` n-grams that pushed hardest towards the predicted
+        class (for explanations)."""
         n_sparse = x.shape[1]
         centred = self.coef[:n_sparse] - self.coef[:n_sparse].mean(axis=1, keepdims=True)
         lengths = np.diff(x.indptr)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS, ScoreBatch
+from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS, Explained, Explanations, ScoreBatch
 from classifiers.embeddings import Encoder, SecondStage, get_encoder
 from classifiers.features import DENSE_NAMES, Features, Featurizer
 from classifiers.lexicon import URGENCY_PATTERNS
@@ -249,32 +249,45 @@ class ModelScorer:
         intent = self._intent_columns(p_int, f_base)
         s_arg = sentiment.argmax(axis=1)
         i_arg = intent.argmax(axis=1)
-        s_top = self.sentiment_head.top_features(f_sent, s_arg, self.sentiment_model.featurizer.vocab_list)
         head_arg = i_arg if not self.binary_intent else (intent[:, 0] < 0.5).astype(np.intp)
         if not self.binary_intent:
             head_arg = np.array(
                 [self.intent_head.classes.index(INTENT_LABELS[i]) for i in i_arg], dtype=np.intp
             )
-        i_top = self.intent_head.top_features(f_int, head_arg, self.intent_model.featurizer.vocab_list)
-        urgency: list[tuple[str, ...]] = []
-        reasons: list[tuple[str, ...]] = []
-        candidates = _cue_candidates(texts)
-        for i, text in enumerate(texts):
-            cues: tuple[str, ...] = ()
-            if i in candidates:
-                cues = tuple(cue for cue, pat in URGENCY_PATTERNS.items() if pat.search(text))
-            urgency.append(cues)
-            s_lab, i_lab = SENTIMENT_LABELS[s_arg[i]], INTENT_LABELS[i_arg[i]]
-            r = [
-                f"sentiment {s_lab} {sentiment[i, s_arg[i]]:.2f}: "
-                + (", ".join(s_top[i]) or "no strong words"),
-                f"intent {i_lab} {intent[i, i_arg[i]]:.2f}: " + (", ".join(i_top[i]) or "no strong words"),
-            ]
-            if f_sent.lexicon_hits[i]:
-                r.append("lexicon " + " ".join(f_sent.lexicon_hits[i]))
-            for task, refined in (("sentiment", s_refined), ("intent", i_refined)):
-                if refined is not None and refined[i]:
-                    r.append(f"embedding stage decided {task}")
-            r.extend(f"cue {c}" for c in cues)
-            reasons.append(tuple(r))
-        return ScoreBatch(sentiment, intent, urgency, reasons, model_version=self.version)
+
+        def explain(rows: list[int]) -> list[Explained]:
+            """Urgency cues and reasons of ``rows`` (see :class:`Explanations`)."""
+            idx = np.asarray(rows, dtype=np.intp)
+            s_top = self.sentiment_head.top_features(
+                f_sent.sparse[idx], s_arg[idx], self.sentiment_model.featurizer.vocab_list
+            )
+            i_top = self.intent_head.top_features(
+                f_int.sparse[idx], head_arg[idx], self.intent_model.featurizer.vocab_list
+            )
+            picked = [texts[i] for i in rows]
+            candidates = _cue_candidates(picked)
+            out: list[Explained] = []
+            for j, i in enumerate(rows):
+                cues: tuple[str, ...] = ()
+                if j in candidates:
+                    cues = tuple(cue for cue, pat in URGENCY_PATTERNS.items() if pat.search(picked[j]))
+                s_lab, i_lab = SENTIMENT_LABELS[s_arg[i]], INTENT_LABELS[i_arg[i]]
+                r = [
+                    f"sentiment {s_lab} {sentiment[i, s_arg[i]]:.2f}: "
+                    + (", ".join(s_top[j]) or "no strong words"),
+                    f"intent {i_lab} {intent[i, i_arg[i]]:.2f}: "
+                    + (", ".join(i_top[j]) or "no strong words"),
+                ]
+                if f_sent.lexicon_hits[i]:
+                    r.append("lexicon " + " ".join(f_sent.lexicon_hits[i]))
+                for task, refined in (("sentiment", s_refined), ("intent", i_refined)):
+                    if refined is not None and refined[i]:
+                        r.append(f"embedding stage decided {task}")
+                r.extend(f"cue {c}" for c in cues)
+                out.append((cues, tuple(r)))
+            return out
+
+        ex = Explanations(len(texts), explain)
+        return ScoreBatch(
+            sentiment, intent, ex.urgency, ex.reasons, model_version=self.version, explanations=ex
+        )

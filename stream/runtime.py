@@ -29,6 +29,7 @@ from stream.customers import CustomerDirectory
 from stream.dedupe import encode_delta
 from stream.dedupe_state import restore_windows
 from stream.follower import TopicFollower
+from stream.gc_tuning import tune_gc
 from stream.lag import LagMonitor
 from stream.metrics import Metrics
 from stream.offsets import Fill, OffsetGuard, StoredOffsets
@@ -108,6 +109,7 @@ class PipelineRuntime:
         return self.ticketing.router
 
     async def start(self) -> None:
+        tune_gc(self.settings.gc_young_threshold)  # after the model and rules are loaded: they stay frozen
         await self.sink.start()
         for follower in self.followers:
             await follower.start()

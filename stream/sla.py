@@ -97,6 +97,19 @@ def _dt(ts: float) -> datetime:
 Span = tuple[float, float]
 
 
+def _merge(spans: list[Span]) -> list[Span]:
+    """Sorted, with touching or overlapping intervals joined."""
+    spans.sort()
+    merged: list[Span] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            if b > merged[-1][1]:
+                merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
 class BusinessCalendar:
     """The union of some centres' open hours, as UTC epoch-second intervals. No centres means 24/7.
 
@@ -116,6 +129,7 @@ class BusinessCalendar:
         ]
         self._holidays = [frozenset(c.holidays) for c in self.centres]
         self._cache: dict[tuple[int, date], tuple[Span, ...]] = {}
+        self._merged: dict[int, tuple[Span, ...]] = {}
 
     @classmethod
     def for_queue(cls, policy: SlaPolicy, queue: str) -> BusinessCalendar:
@@ -151,6 +165,29 @@ class BusinessCalendar:
         self._cache[key] = spans
         return spans
 
+    def _utc_day(self, day: int) -> tuple[Span, ...]:
+        """The merged open intervals within UTC day ``day`` (epoch seconds // 86400), cached: every clock
+        of a queue asks about the same few days, and building them walks each centre's local dates."""
+        hit = self._merged.get(day)
+        if hit is not None:
+            return hit
+        lo = day * _DAY
+        hi = lo + _DAY
+        raw: list[Span] = []
+        for i, zone in enumerate(self._zones):
+            d = datetime.fromtimestamp(lo, zone).date() - timedelta(days=1)
+            last = datetime.fromtimestamp(hi, zone).date()
+            while d <= last:
+                for a, b in self._day(i, d):
+                    if b > lo and a < hi:
+                        raw.append((max(a, lo), min(b, hi)))
+                d += timedelta(days=1)
+        merged = tuple(_merge(raw))
+        if len(self._merged) > 20_000:
+            self._merged.clear()
+        self._merged[day] = merged
+        return merged
+
     def spans(self, start: float, end: float) -> list[Span]:
         """Open intervals within [start, end), merged and sorted."""
         if end <= start:
@@ -158,23 +195,11 @@ class BusinessCalendar:
         if self.always_open:
             return [(start, end)]
         raw: list[Span] = []
-        for i, zone in enumerate(self._zones):
-            d = datetime.fromtimestamp(start, zone).date() - timedelta(days=1)
-            last = datetime.fromtimestamp(end, zone).date()
-            while d <= last:
-                for a, b in self._day(i, d):
-                    if b > start and a < end:
-                        raw.append((max(a, start), min(b, end)))
-                d += timedelta(days=1)
-        raw.sort()
-        merged: list[Span] = []
-        for a, b in raw:
-            if merged and a <= merged[-1][1]:
-                if b > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], b)
-            else:
-                merged.append((a, b))
-        return merged
+        for day in range(int(start // _DAY), int(-(-end // _DAY))):
+            for a, b in self._utc_day(day):
+                if b > start and a < end:
+                    raw.append((max(a, start), min(b, end)))
+        return _merge(raw)  # joins spans that run across midnight UTC
 
     def seconds_between(self, start: float, end: float) -> float:
         if self.always_open:
@@ -186,15 +211,17 @@ class BusinessCalendar:
             return start
         if self.always_open:
             return start + budget_s
-        remaining, cur, step = budget_s, start, _DAY / 4  # short budgets are the common case: look near first
-        while cur < start + _HORIZON:
-            nxt = cur + step
-            step = min(step * 2, _WEEK)
-            for a, b in self.spans(cur, nxt):
+        remaining = budget_s
+        day = int(start // _DAY)
+        while day * _DAY < start + _HORIZON:
+            for a, b in self._utc_day(day):
+                if b <= start:
+                    continue
+                a = max(a, start)
                 if b - a >= remaining:
                     return a + remaining
                 remaining -= b - a
-            cur = nxt
+            day += 1
         raise SlaError(f"{self!r} has less than {budget_s:g}s of working time in {_HORIZON / _DAY:g} days")
 
     # datetime API

@@ -194,9 +194,16 @@ class TriageStage:
         intent_conf = batch.intent_proba.max(axis=1)
         frames: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         ingested = _iso(now)
+        keep = [
+            i
+            for i in range(len(posts))
+            if actionable_p[i] >= cfg.actionable_threshold and intents[i] != "promo"
+        ]
+        batch.explain(keep)  # the posts that become tickets, in one call; the rest are never explained
+        kept = set(keep)
         for i, post in enumerate(posts):
             out.signals.append((post.brand, post.hashtags, float(negativity[i]), now))
-            if not (actionable_p[i] >= cfg.actionable_threshold and intents[i] != "promo"):
+            if i not in kept:
                 # most posts stop here: no scores document or reasons to build for them
                 out.outcomes[Outcome.FILTERED] += 1
                 why = f"filtered: {intents[i]} ({intent_conf[i]:.2f}), P(actionable) {actionable_p[i]:.2f}"

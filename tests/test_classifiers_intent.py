@@ -101,3 +101,19 @@ def test_every_score_explains_itself(scorer: TextScorer) -> None:
     assert reasons[1].startswith("intent complaint")
     assert any(r.startswith("lexicon ") and "awful" in r for r in reasons)
     assert "no strong words" not in reasons[1]
+
+
+def test_explaining_only_some_posts_gives_them_the_same_reasons(scorer: TextScorer) -> None:
+    """The pipeline explains only the posts that become tickets; their reasons and cues must be the ones a
+    whole-batch explanation gives, whichever rows are asked for first."""
+    texts = [*COMPLAINTS, *PRAISE, "@PlayVerse servers are down again", "lovely weather today"]
+    whole = scorer.score(texts)
+    expected = (list(whole.reasons), list(whole.urgency))
+    some = scorer.score(texts)
+    some.explain([0, 7, 3])
+    assert [some.reasons[i] for i in (7, 0, 3)] == [expected[0][i] for i in (7, 0, 3)]
+    assert some.urgency[7] == ("outage",)
+    assert (list(some.reasons), list(some.urgency)) == expected
+    assert some.reasons[-1] == expected[0][-1]
+    with pytest.raises(IndexError):
+        some.reasons[len(texts)]

@@ -432,3 +432,19 @@ def test_deadline_and_business_seconds_agree_all_year_round() -> None:
         due = cal.deadline(start, budget)
         assert cal.business_seconds(start, due) == pytest.approx(budget, abs=1e-3)
         assert cal.is_open(due - timedelta(seconds=1e-3))
+
+
+def test_a_shift_across_midnight_utc_is_one_span_and_a_deadline_runs_through_it() -> None:
+    """Open hours are kept per UTC day; a shift that spans midnight UTC must still read as one interval."""
+    cal = BusinessCalendar([centre("night", "UTC", days=WEEK, start="20:00", end="24:00")])
+    cal_am = BusinessCalendar(
+        [
+            centre("late", "UTC", days=WEEK, start="20:00", end="24:00"),
+            centre("early", "UTC", days=WEEK, start="00:00", end="04:00"),
+        ]
+    )
+    t0 = utc(2026, 3, 2, 22).timestamp()
+    assert cal_am.spans(t0, t0 + 12 * H) == [(t0, t0 + 6 * H)]
+    assert cal_am.deadline(utc(2026, 3, 2, 22), 5 * H) == utc(2026, 3, 3, 3)
+    assert cal.deadline(utc(2026, 3, 2, 22), 3 * H) == utc(2026, 3, 3, 21)
+    assert cal.business_seconds(utc(2026, 3, 2, 12), utc(2026, 3, 4, 12)) == 8 * H
