@@ -29,6 +29,7 @@ from stream.customers import CustomerDirectory
 from stream.dedupe import encode_delta
 from stream.dedupe_state import restore_windows
 from stream.follower import TopicFollower
+from stream.frame_merger import FrameMerger
 from stream.gc_tuning import tune_gc
 from stream.lag import LagMonitor
 from stream.metrics import Metrics
@@ -79,6 +80,13 @@ class PipelineRuntime:
         self.spikes = SpikeDetector(SpikeConfig())
         self.rules_source = str(settings.rules_path or "bundled default")
         self.sink = BatchSink(settings, client_id=f"{settings.app_id}-sink")
+        # actionable frames of many raw records merged per partition: stage 2 pays per record
+        self.forward = FrameMerger(
+            self.sink,
+            settings.topics.actionable,
+            linger_s=settings.forward_linger_s,
+            max_bytes=min(settings.forward_max_bytes, settings.max_record_bytes // 2),
+        )
         self.followers = [
             TopicFollower(settings, settings.topics.customers, self._on_customer),
             TopicFollower(settings, settings.topics.rules, self._on_rules),
@@ -130,6 +138,7 @@ class PipelineRuntime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.forward.flush()
         try:
             await asyncio.wait_for(self.commit_stored(), timeout=5.0)
         except Exception as exc:  # the group may be gone already; the next owner replays a little more
@@ -463,6 +472,7 @@ class PipelineRuntime:
 
     async def on_revoked(self, revoked: set[tuple[str, int]]) -> None:
         """Commit what is stored before the partitions go: their next owner starts there."""
+        await self.forward.flush()  # merged frames waiting for their linger go now, not after the handover
         try:
             await self.commit_stored(only=revoked)
         except Exception as exc:  # the next owner replays a little more; nothing is lost
@@ -513,7 +523,7 @@ class PipelineRuntime:
         topics = self.settings.topics
         pending: list[asyncio.Future[None]] = []
         if out.forward:
-            pending.append(await self.sink.send(topics.actionable, out.forward))
+            pending.append(await self.forward.add(out.forward))
         if out.dead_letters:
             pending.append(await self.sink.send(topics.deadletter, out.dead_letters))
         if out.audit:

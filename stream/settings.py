@@ -120,6 +120,18 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Larger records are dead-lettered."
     )
+    forward_linger_s: float = Field(
+        default=0.1,
+        ge=0,
+        description="Longest a worker holds actionable posts to merge them with other records' into one "
+        "record per partition (the route stage pays per record); 0 sends each raw record's frames at once.",
+    )
+    forward_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=1024,
+        description="A merged actionable record goes out once it reaches this size (at most half of "
+        "TRIAGE_MAX_RECORD_BYTES).",
+    )
     gc_young_threshold: int = Field(
         default=50_000,
         ge=0,

@@ -16,7 +16,7 @@ import orjson
 from schemas.events import TicketEvent, TicketEventType
 from schemas.ops import OpsCommand
 from schemas.scored import ScoredPost
-from schemas.ticket import Ticket, TicketPost, TicketStatus
+from schemas.ticket import TICKET_SCHEMA_VERSION, Ticket, TicketPost, TicketStatus
 from stream.tickets import ticket_post
 
 __all__ = ["MAX_POSTS", "Change", "Routed", "TicketState", "apply_command", "apply_event", "apply_post"]
@@ -101,6 +101,38 @@ class TicketState:
         return cls(**doc)
 
     # --- the contract with CRMs ------------------------------------------------------------------------
+    def ticket_json(self) -> bytes:
+        """The ticket record: byte for byte what ``to_ticket().model_dump_json()`` writes (a test holds the
+        two equal), without building and re-validating a model per change. Its parts were validated on the
+        way in (posts and scores are stored as those models dumped them)."""
+        return orjson.dumps(
+            {
+                "schema_version": TICKET_SCHEMA_VERSION,
+                "ticket_id": self.ticket_id,
+                "queue": self.queue,
+                "priority": self.priority,
+                "tier": self.tier,
+                "status": self.status.value,
+                "agent": self.agent,
+                "brand": self.brand,
+                "platform": self.platform,
+                "conversation_id": self.conversation_id,
+                "customer_id": self.customer_id,
+                "customer_tier": self.customer_tier,
+                "posts": self.posts,
+                "scores": self.scores,
+                "routing_rule": self.routing_rule,
+                "explanation": self.explanation,
+                "contacts": self.contacts,
+                "episode": self.episode,
+                "reopened": self.reopened,
+                "created_at": _iso(self.created_at),
+                "updated_at": _iso(self.updated_at),
+                "first_response_at": _iso(self.first_response_at),
+                "resolved_at": _iso(self.resolved_at),
+            }
+        )
+
     def to_ticket(self) -> Ticket:
         return Ticket(
             ticket_id=self.ticket_id,
@@ -130,6 +162,11 @@ class TicketState:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _iso(ts: float | None) -> str | None:
+    """A UTC instant as pydantic writes it ("...Z", microseconds only when there are any)."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()[:-6] + "Z"
 
 
 def _keep(posts: tuple[dict[str, Any], ...], new: dict[str, Any]) -> tuple[dict[str, Any], ...]:

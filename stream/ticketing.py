@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from schemas.events import Outcome, TicketEvent
 from schemas.ops import OpsCommand
 from schemas.scored import ScoredPost
+from schemas.ticket import TICKET_SCHEMA_VERSION
 from stream.backlog import OpenTicket, OpenTickets
 from stream.customers import CustomerDirectory
 from stream.deadletter import dead_letter, reason_kind
@@ -31,6 +32,8 @@ from stream.ticket_state import Change, Routed, TicketState, apply_command, appl
 from stream.tickets import ticket_partition
 
 __all__ = ["OpenTicket", "TicketChange", "TicketingOutput", "TicketingStage"]
+
+_SCHEMA_VERSION = str(TICKET_SCHEMA_VERSION).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +92,15 @@ class TicketingStage:
         """Write the ticket as it is now. Also for a replayed post, event or command that changes nothing:
         the table's changelog may have been stored before the ticket record when a worker died, and the
         CRM (which upserts by id) must still get that version."""
-        ticket = state.to_ticket()
         out.tickets.append(
             OutRecord(
-                value=ticket.model_dump_json().encode(),
-                key=ticket.ticket_id.encode(),
+                value=state.ticket_json(),
+                key=state.ticket_id.encode(),
                 headers=[
-                    ("queue", ticket.queue.encode()),
-                    ("priority", str(ticket.priority).encode()),
-                    ("status", ticket.status.value.encode()),
-                    ("schema-version", str(ticket.schema_version).encode()),
+                    ("queue", state.queue.encode()),
+                    ("priority", str(state.priority).encode()),
+                    ("status", state.status.value.encode()),
+                    ("schema-version", _SCHEMA_VERSION),
                 ],
             )
         )

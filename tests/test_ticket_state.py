@@ -129,3 +129,25 @@ def test_bad_commands_are_refused():
         OpsCommand(command_id="c", type="retask", from_queue="a", at=T0)
     with pytest.raises(ValueError, match="ticket_id"):
         OpsCommand(command_id="c", type="reassign", to_queue="a", at=T0)
+
+
+def test_the_ticket_record_is_exactly_what_the_schema_model_writes():
+    """Tickets are serialised straight from the state; a CRM must get what the Ticket model would write,
+    through every change: new posts, escalation, lifecycle events with odd timestamps, a resolution."""
+    s, _ = apply_post(None, scored("100", 0), routed(), **RULES)
+    states = [s]
+    for i, minutes in enumerate([0.5, 7.25, 61.000001]):
+        s, _ = apply_post(s, scored(f"10{i + 1}", minutes, text='still late 😡 "quoted"'), routed(), **RULES)
+        states.append(s)
+    for kind, minutes, eid, kw in [
+        ("assigned", 62.123456, "e1", {"agent": "ana"}),
+        ("first_response", 63.5, "e2", {}),
+        ("resolved", 90.0, "e3", {}),
+    ]:
+        s, _ = apply_event(s, event(kind, minutes, eid, **kw))
+        states.append(s)
+    for state in states:
+        again = TicketState.loads(state.dumps())
+        assert again.ticket_json() == again.to_ticket().model_dump_json().encode()
+        assert state.ticket_json() == state.to_ticket().model_dump_json().encode()
+    assert states[-1].to_ticket().resolved_at is not None
