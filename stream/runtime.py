@@ -604,20 +604,31 @@ class PipelineRuntime:
         for key, n in out.events.items():
             kind, result = key.split("/", 1)
             m.ticket_events.labels(kind, result).inc(n)
+        # counted per record, not per change: a labels() lookup costs about as much as the increment
+        per_queue: collections.Counter[tuple[str, int]] = collections.Counter()
+        per_change: collections.Counter[tuple[Any, str]] = collections.Counter()
+        lifecycle = {
+            "resolved": m.resolved,
+            "reopened": m.reopened,
+            "escalated": m.escalated,
+            "reassigned": m.reassigned,
+        }
+        latency: dict[str, Any] = {}  # a platform's histogram child, looked up once per record
         for c in out.changes:
             t = c.after
-            m.tickets.labels(t.queue, str(t.priority)).inc()
+            per_queue[(t.queue, t.priority)] += 1
             if c.ingested_at is not None:
-                m.ingest_to_ticket.labels(c.platform).observe(max(0.0, written - c.ingested_at))
+                child = latency.get(c.platform)
+                if child is None:
+                    child = latency[c.platform] = m.ingest_to_ticket.labels(c.platform)
+                child.observe(max(0.0, written - c.ingested_at))
             if c.change in ("created", "new_episode"):
-                m.created.labels(t.queue).inc()
+                per_change[(m.created, t.queue)] += 1
             elif c.change == "first_response" and c.before is not None and c.before.first_response_at is None:
-                m.first_responded.labels(t.queue).inc()
-            elif c.change == "resolved":
-                m.resolved.labels(t.queue).inc()
-            elif c.change == "reopened":
-                m.reopened.labels(t.queue).inc()
-            elif c.change == "escalated":
-                m.escalated.labels(t.queue).inc()
-            elif c.change == "reassigned":
-                m.reassigned.labels(t.queue).inc()
+                per_change[(m.first_responded, t.queue)] += 1
+            elif c.change in lifecycle:
+                per_change[(lifecycle[c.change], t.queue)] += 1
+        for (queue, priority), n in per_queue.items():
+            m.tickets.labels(queue, str(priority)).inc(n)
+        for (counter, queue), n in per_change.items():
+            counter.labels(queue).inc(n)

@@ -17,7 +17,7 @@ from schemas.events import TicketEvent, TicketEventType
 from schemas.ops import OpsCommand
 from schemas.scored import ScoredPost
 from schemas.ticket import TICKET_SCHEMA_VERSION, Ticket, TicketPost, TicketStatus
-from stream.tickets import ticket_post
+from stream.tickets import ticket_post_doc
 
 __all__ = ["MAX_POSTS", "Change", "Routed", "TicketState", "apply_command", "apply_event", "apply_post"]
 
@@ -188,7 +188,7 @@ def apply_post(
     """A new actionable post in the ticket's thread (or the first one)."""
     post = scored.post
     at = (post.ingested_at or post.created_at).timestamp()
-    tpost = ticket_post(post).model_dump(mode="json")
+    tpost = ticket_post_doc(post)
     scores = scored.scores.model_dump(mode="json")
     if state is None or (
         state.status == TicketStatus.RESOLVED and at - (state.resolved_at or at) > reopen_window_s

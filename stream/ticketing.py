@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import Outcome, TicketEvent
 from schemas.ops import OpsCommand
@@ -34,6 +34,7 @@ from stream.tickets import ticket_partition
 __all__ = ["OpenTicket", "TicketChange", "TicketingOutput", "TicketingStage"]
 
 _SCHEMA_VERSION = str(TICKET_SCHEMA_VERSION).encode()
+_SCORED: TypeAdapter[list[ScoredPost]] = TypeAdapter(list[ScoredPost])
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +183,20 @@ class TicketingStage:
             out.dead_posts += 1
             return out
         cfg = self.settings
-        for item in items:
-            try:
-                scored = ScoredPost.model_validate(item)
-            except ValidationError as exc:
-                reason = f"invalid scored post: {exc.errors()[0]['msg']}"
-                self._dead(out, orjson.dumps(item), reason, topic, partition, offset, now, at)
-                out.dead_posts += 1
+        try:  # one call for a clean frame (the common case); item by item to find the bad ones
+            valid: list[ScoredPost | None] = list(_SCORED.validate_python(items))
+        except ValidationError:
+            valid = []
+            for item in items:
+                try:
+                    valid.append(ScoredPost.model_validate(item))
+                except ValidationError as exc:
+                    reason = f"invalid scored post: {exc.errors()[0]['msg']}"
+                    self._dead(out, orjson.dumps(item), reason, topic, partition, offset, now, at)
+                    out.dead_posts += 1
+                    valid.append(None)
+        for scored in valid:
+            if scored is None:
                 continue
             before = self.load(scored.ticket_id)
             after, change = apply_post(

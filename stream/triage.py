@@ -104,6 +104,7 @@ class TriageStage:
             return out
 
         posts = [p for _, p in good]
+        raws = [items[i] for i, _ in good]  # forwarded as they came: stage 2 validates them again anyway
         keys = [
             post_keys(
                 p.platform.value,
@@ -126,7 +127,8 @@ class TriageStage:
         seen = iter(self.window(partition).seen_many(flat, now))
 
         fresh: list[Post] = []
-        for post, k in zip(posts, keys, strict=True):
+        fresh_raws: list[Any] = []
+        for post, raw, k in zip(posts, raws, keys, strict=True):
             id_seen = next(seen)
             content_seen = next(seen) if k.content is not None else False
             if not id_seen:
@@ -144,6 +146,7 @@ class TriageStage:
             )
             if kind is None:
                 fresh.append(post)
+                fresh_raws.append(raw)
                 continue
             out.outcomes[Outcome.DUPLICATE] += 1
             out.duplicate_kinds[kind] += 1
@@ -154,16 +157,16 @@ class TriageStage:
             }[kind]
             out.audit.append(self._decision(post.key, Outcome.DUPLICATE, why, now))
         if fresh:
-            self._score(fresh, now, out)
+            self._score(fresh, fresh_raws, now, out)
         return out
 
-    def _score(self, posts: list[Post], now: float, out: TriageOutput) -> None:
+    def _score(self, posts: list[Post], raws: list[Any], now: float, out: TriageOutput) -> None:
         try:
             batch = self.scorer.score([p.text for p in posts], [p.lang for p in posts])
         except Exception:
             # A post that breaks the scorer must not stop the pipeline (a crash would replay it forever):
             # score one by one, and dead-letter only the posts that fail.
-            for post in posts:
+            for post, raw in zip(posts, raws, strict=True):
                 try:
                     single = self.scorer.score([post.text], [post.lang])
                 except Exception as exc:
@@ -174,11 +177,13 @@ class TriageStage:
                     out.dead_letters.append(dead_letter(original, reason, "triage", *out.source, now))
                     out.audit.append(self._decision(post.key, Outcome.DEAD_LETTER, reason, now))
                 else:
-                    self._emit(posts=[post], batch=single, now=now, out=out)
+                    self._emit([post], [raw], single, now, out)
             return
-        self._emit(posts, batch, now, out)
+        self._emit(posts, raws, batch, now, out)
 
-    def _emit(self, posts: list[Post], batch: ScoreBatch, now: float, out: TriageOutput) -> None:
+    def _emit(
+        self, posts: list[Post], raws: list[Any], batch: ScoreBatch, now: float, out: TriageOutput
+    ) -> None:
         cfg = self.settings
         rates = [self.authors.observe(f"{p.platform.value}:{p.author.id}", now) for p in posts]
         clout = clout_scores(
@@ -229,9 +234,13 @@ class TriageStage:
             }
             conversation = conversation_of(post)
             tid = ticket_id(post.platform.value, post.brand, conversation)
-            doc = post.model_dump(mode="json")
-            if doc["ingested_at"] is None:
-                doc["ingested_at"] = ingested
+            raw = raws[i]
+            if not isinstance(raw, dict):
+                doc = post.model_dump(mode="json")
+            elif raw.get("ingested_at") is None:
+                doc = {**raw, "ingested_at": ingested}
+            else:
+                doc = raw
             frames[ticket_partition(tid, cfg.partitions)].append(
                 {"post": doc, "scores": scores, "ticket_id": tid, "conversation_id": conversation}
             )

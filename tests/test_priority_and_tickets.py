@@ -60,3 +60,24 @@ def test_ticket_partition_is_kafkas_default_partitioner_on_the_ticket_id():
     for i in range(50):
         tid = ticket_id("x", "acme", str(i))
         assert ticket_partition(tid, 12) == (murmur2(tid.encode()) & 0x7FFFFFFF) % 12
+
+
+def test_a_tickets_post_is_written_as_the_ticket_post_model_writes_it():
+    """The route stage builds ticket posts as plain dicts; a CRM must get what the TicketPost model writes."""
+    from stream.tickets import ticket_post, ticket_post_doc
+
+    base = {
+        "platform": "x",
+        "post_id": "1",
+        "author": {"id": "9", "handle": "kim", "followers": 12},
+        "text": "hi",
+    }
+    for created, ingested in [
+        ("2026-11-22T10:00:00Z", None),
+        ("2026-11-22T10:00:00.5+02:00", "2026-11-22T08:00:01.000001Z"),
+        ("2026-11-22T10:00:00", "2026-11-22T10:00:00.123456-05:00"),
+    ]:
+        post = Post.model_validate(
+            {**base, "created_at": created, "ingested_at": ingested, "url": "https://x"}
+        )
+        assert ticket_post_doc(post) == ticket_post(post).model_dump(mode="json")
