@@ -70,6 +70,14 @@ class _Counting:
         await self.inner.add(post)
         self.sent += 1
 
+    async def add_many(self, posts: list[Any]) -> None:
+        if isinstance(self.inner, PostProducer):
+            await self.inner.add_many(posts)
+        else:
+            for post in posts:
+                await self.inner.add(post)
+        self.sent += len(posts)
+
     async def flush(self) -> None:
         await self.inner.flush()
 

@@ -31,3 +31,27 @@ def test_a_post_that_is_not_a_post_goes_to_partition_zero_to_be_dead_lettered_th
     settings = Settings(partitions=6)
     assert partition_of({"platform": 3}, settings) == 0
     assert partition_of("text", settings) == 0
+
+
+async def test_posts_added_in_bulk_reach_the_same_partitions_stamped_and_all_stored(topics: Settings) -> None:
+    """A firehose source hands over a chunk at a time; every post must land where ``add`` would put it,
+    with an ingest time, in frames no bigger than the limit."""
+    from stream.producer import PostProducer
+    from tests.conftest import read_topic
+
+    settings = topics
+    posts = [dict(p) for p in FirehoseGenerator(seed=5).take(2500)]
+    posts[0]["ingested_at"] = "2026-01-01T00:00:00+00:00"  # a source's own stamp is kept
+    async with PostProducer(settings, frame_posts=400, linger_s=0.05) as producer:
+        await producer.add_many(posts[:1200])
+        await producer.add_many(posts[1200:])
+    records = await read_topic(settings, settings.topics.raw)
+    frames = [orjson.loads(r.value) for r in records]
+    got = {p["post_id"]: (r.partition, p) for r, frame in zip(records, frames, strict=True) for p in frame}
+    assert len(got) == len({p["post_id"] for p in posts})
+    assert max(len(f) for f in frames) <= 400
+    for post in posts:
+        partition, written = got[post["post_id"]]
+        assert partition == partition_of(post, settings)
+        assert written["ingested_at"]
+    assert got[posts[0]["post_id"]][1]["ingested_at"] == "2026-01-01T00:00:00+00:00"

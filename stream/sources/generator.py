@@ -1168,6 +1168,7 @@ async def run(
         raise ValueError("rate must be > 0")
     gen = generator or FirehoseGenerator(seed, rate=rate)
     add_raw = getattr(producer, "add_raw", None)
+    add_many = getattr(producer, "add_many", None)  # one call per chunk where the producer batches
     if raw_malformed_rate > 0 and add_raw is None:
         raise ValueError("raw_malformed_rate needs a producer with add_raw")
     raw_pool = malformed_records(64, seed) if raw_malformed_rate > 0 else []
@@ -1191,8 +1192,11 @@ async def run(
             g0 = time.process_time()
             posts = gen.take(k)
             stats.generation_s += time.process_time() - g0
-            for post in posts:
-                await producer.add(post)
+            if add_many is not None:
+                await add_many(posts)
+            else:
+                for post in posts:
+                    await producer.add(post)
             if raw_pool and add_raw is not None:
                 n_raw = int(k * raw_malformed_rate + gen.r())
                 for _ in range(n_raw):
