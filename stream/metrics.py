@@ -71,6 +71,13 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.redelivered = Counter(
+            "triage_records_redelivered",
+            "Input records the consumer delivered again after they were handled (by the self-repair's "
+            "reader, or before a rebalance that kept the partition here): skipped, not counted twice.",
+            ["topic"],
+            registry=r,
+        )
         self.record_age = Histogram(
             "triage_record_age_seconds",
             "Age of a Kafka record when a stage starts on it: lag in seconds.",

@@ -67,6 +67,13 @@ class OffsetGuard:
         self._unchecked.discard(tp)
         self.handled[tp] = max(end - 1, self.handled.get(tp, -1))
 
+    def already_handled(self, tp: TopicPartition, offset: int) -> bool:
+        """The record was handed to a stage before: by the stall repair's reader, or before a rebalance that
+        left the partition here (the consumer seeks back to the committed offset). Its outputs are stored
+        or on their way, and its commit is tracked: handling it again would count its posts twice."""
+        last = self.handled.get(tp)
+        return last is not None and offset <= last
+
     def admit(self, tp: TopicPartition, offset: int, start: int | None = None) -> Fill | None:
         """Note that the record at ``offset`` is being handled; returns the records to handle before it, if
         any. ``start``: where the group's reading of ``tp`` begins (committed offset, else the log start),
@@ -74,9 +81,10 @@ class OffsetGuard:
         fill = None
         if tp in self._unchecked:
             self._unchecked.discard(tp)
-            if start is not None and offset > start:
+            begin = None if start is None else self.first_unhandled(tp, start)
+            if begin is not None and offset > begin:
                 fill = Fill(
-                    start, offset, f"first record after the assignment is {offset}, the group is at {start}"
+                    begin, offset, f"first record after the assignment is {offset}, the group is at {start}"
                 )
         else:
             last = self.handled.get(tp)
@@ -115,6 +123,11 @@ class StoredOffsets:
     def stored(self, tp: TopicPartition) -> int | None:
         self._advance(tp)
         return self._stored.get(tp)
+
+    def in_flight(self, tp: TopicPartition) -> int:
+        """Records of ``tp`` handed to a stage whose outputs (or an earlier record's) are not stored yet."""
+        self._advance(tp)
+        return len(self._pending.get(tp, ()))
 
     def _advance(self, tp: TopicPartition) -> None:
         pending = self._pending.get(tp)

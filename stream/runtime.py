@@ -101,6 +101,7 @@ class PipelineRuntime:
         self.lag = LagMonitor(settings)
         self._retries_seen = 0
         self._committed_seen: dict[tuple[str, int], tuple[int, float]] = {}  # committed offset, since when
+        self._flushes_seen = 0  # the sink's flush count at the last stall check
         self.offsets = OffsetGuard()
         self.stored_offsets = StoredOffsets()
         self._partition_locks: dict[tuple[str, int], asyncio.Lock] = collections.defaultdict(asyncio.Lock)
@@ -283,9 +284,15 @@ class PipelineRuntime:
         (partition, start, end) that never reached the agent, to be handled with the separate reader."""
         stuck = {}
         unread = []
+        sink_moving = self.sink.flushes != self._flushes_seen
+        self._flushes_seen = self.sink.flushes
         for tp, (waiting, committed) in lag.items():
             seen = self._committed_seen.get(tp)
-            if waiting == 0 or seen is None or seen[0] != committed:
+            # Records handed to a stage and not yet stored mean the partition waits on the sink (a worker
+            # draining a backlog can queue its writes for many seconds): slow, not stuck, and a restart by
+            # a liveness probe would only make it slower. A sink that stores nothing is caught below.
+            busy = sink_moving and self.stored_offsets.in_flight(tp) > 0
+            if waiting == 0 or seen is None or seen[0] != committed or busy:
                 self._committed_seen[tp] = (committed, now)
             elif now - seen[1] >= self.settings.stall_after_s:
                 stuck[f"{tp[0]}/{tp[1]}"] = waiting
@@ -401,6 +408,10 @@ class PipelineRuntime:
                 self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
             tp = (msg.topic, msg.partition)
             async with self._partition_locks[tp]:
+                if self.offsets.already_handled(tp, msg.offset):
+                    event.ack()  # handled already (stall repair, or before a rebalance): not twice
+                    self.metrics.redelivered.labels(msg.topic).inc()
+                    continue
                 start = None
                 if self.offsets.needs_start(tp):  # first record of the partition since the assignment
                     self._handlers[msg.topic] = handle  # for the stall repair

@@ -246,3 +246,51 @@ def test_records_handled_by_the_stall_repair_count_as_handled() -> None:
     assert guard.first_unhandled(TP, committed=1038) == 1050
     assert not guard.needs_start(TP)
     assert guard.admit(TP, 1050) is None  # the stream carries on after the repaired range without a jump
+
+
+def test_records_handled_already_are_known_so_a_redelivery_is_not_handled_twice() -> None:
+    guard = OffsetGuard()
+    guard.on_assignment({TP})
+    guard.admit(TP, 19, start=19)
+    guard.filled(TP, 202)  # the stall repair read 20..201 itself
+    assert guard.already_handled(TP, 20) and guard.already_handled(TP, 201)
+    assert not guard.already_handled(TP, 202)
+    # kept across a rebalance: the consumer seeks back to the commit (150) and delivers 150.. again
+    guard.on_assignment({TP})
+    assert guard.already_handled(TP, 150)
+    assert guard.admit(TP, 202, start=150) is None  # 150..201 were handled here: nothing to fill
+    assert guard.admit(TP, 203) is None
+
+
+def test_the_stream_loop_skips_records_the_repair_already_handled() -> None:
+    rt = PipelineRuntime(Settings(kafka_bootstrap_servers="127.0.0.1:1"), scorer=LexiconScorer())
+    rt.on_assignment({TP})
+    rt.offsets.admit(TP, 19, start=19)
+    rt.offsets.filled(TP, 25)
+    handled: list[int] = []
+
+    async def handle(value: bytes | None, topic: str, partition: int, offset: int) -> Any:
+        handled.append(offset)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    events = [Event(o) for o in range(20, 28)]
+
+    async def stream() -> AsyncIterator[Event]:
+        for e in events:
+            yield e
+
+    asyncio.run(rt.process_stream("triage", stream(), handle))
+    assert handled == [25, 26, 27]
+    assert all(e.acked for e in events)
+    assert rt.metrics.redelivered.labels(TP[0])._value.get() == 5
+
+
+def test_records_in_flight_are_counted_until_stored() -> None:
+    offsets = StoredOffsets()
+    a = offsets.track(TP, 7)
+    offsets.track(TP, 8)
+    assert offsets.in_flight(TP) == 2
+    a()
+    assert offsets.in_flight(TP) == 1

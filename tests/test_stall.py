@@ -49,3 +49,23 @@ def test_a_stuck_commit_of_records_we_already_handled_is_flagged_only() -> None:
     rt.offsets.admit(TP, 1049, start=1049)
     rt._check_stall({TP: (12, 1038)}, now=0)
     assert rt._check_stall({TP: (12, 1038)}, now=61) == [] and rt.stalled
+
+
+def test_a_partition_waiting_on_the_workers_own_writes_is_slow_not_stalled() -> None:
+    # Draining a backlog: records 1038..1045 reached us, their outputs queue behind other writes, and the
+    # writer keeps storing. Nothing to re-read, and no reason for a liveness probe to restart the worker.
+    rt = runtime()
+    rt.offsets.on_assignment({TP})
+    rt.offsets.admit(TP, 1038, start=1038)
+    for o in range(1038, 1046):
+        rt.stored_offsets.track(TP, o)
+        if o > 1038:
+            rt.offsets.admit(TP, o)
+    for t in range(0, 300, 2):
+        rt.sink.flushes += 1  # the writer is moving
+        assert rt._check_stall({TP: (500, 1038)}, now=t) == []
+    assert not rt.stalled
+    # the writer stops storing anything: that is a stall (the probe must see it)
+    for t in range(300, 400, 2):
+        rt._check_stall({TP: (500, 1038)}, now=t)
+    assert rt.stalled
