@@ -133,6 +133,14 @@ class Settings(BaseSettings):
         "TRIAGE_MAX_RECORD_BYTES). Bigger records buffer more in a worker that is draining a backlog "
         "(512 KiB: 1 GB RSS and a slower drain, measured).",
     )
+    sink_linger_s: float = Field(
+        default=0.01,
+        ge=0,
+        le=1.0,
+        description="How long the writer lets records gather before each flush to Kafka: fewer, bigger "
+        "produce requests under load (9,000 posts/s live, 2 workers: ~7,000 -> ~7,750/s out, broker "
+        "0.21 -> 0.16 cores, quick runs) for a few milliseconds per write.",
+    )
     gc_young_threshold: int = Field(
         default=50_000,
         ge=0,

@@ -147,8 +147,11 @@ class BatchSink:
         return done
 
     async def _flush_loop(self) -> None:
+        linger = self.settings.sink_linger_s
         while True:
             await self._wake.wait()
+            if linger > 0:
+                await asyncio.sleep(linger)  # let more records join this flush
             self._wake.clear()
             pending, self._queue = self._queue, []
             if not pending:

@@ -56,8 +56,8 @@ class FlakyProducer:
         pass
 
 
-async def running_sink(producer: FlakyProducer) -> BatchSink:
-    sink = BatchSink(Settings(kafka_bootstrap_servers="127.0.0.1:1"))
+async def running_sink(producer: FlakyProducer, linger_s: float = 0.0) -> BatchSink:
+    sink = BatchSink(Settings(kafka_bootstrap_servers="127.0.0.1:1", sink_linger_s=linger_s))
     sink._producer = producer  # type: ignore[assignment]
     sink._flusher = asyncio.create_task(sink._flush_loop())
     return sink
@@ -95,4 +95,16 @@ async def test_a_record_that_can_never_fit_fails_its_caller_instead_of_retrying_
     stored = await sink.send("t", [OutRecord(b"x" * 10, partition=0)])
     with pytest.raises(ValueError, match="does not fit"):
         await asyncio.wait_for(stored, 5)
+    await sink.stop()
+
+
+async def test_records_sent_within_the_linger_share_one_flush() -> None:
+    producer = FlakyProducer(failures=0)
+    sink = await running_sink(producer, linger_s=0.05)
+    done = [await sink.send("t", [OutRecord(bytes([i]), partition=0)]) for i in range(3)]
+    await asyncio.sleep(0.01)
+    done.append(await sink.send("t", [OutRecord(b"late", partition=1)]))
+    await asyncio.wait_for(asyncio.gather(*done), 5)
+    assert sink.flushes == 1 and producer.calls == 2  # one flush, one batch per partition
+    assert {p: recs for _, p, recs in producer.stored} == {0: [b"\x00", b"\x01", b"\x02"], 1: [b"late"]}
     await sink.stop()
