@@ -258,11 +258,16 @@ class ModelScorer:
         def explain(rows: list[int]) -> list[Explained]:
             """Urgency cues and reasons of ``rows`` (see :class:`Explanations`)."""
             idx = np.asarray(rows, dtype=np.intp)
+            every = len(rows) == len(texts)  # rows come sorted and unique: all of them, in order
             s_top = self.sentiment_head.top_features(
-                f_sent.sparse[idx], s_arg[idx], self.sentiment_model.featurizer.vocab_list
+                f_sent.sparse if every else f_sent.sparse[idx],
+                s_arg[idx],
+                self.sentiment_model.featurizer.vocab_list,
             )
             i_top = self.intent_head.top_features(
-                f_int.sparse[idx], head_arg[idx], self.intent_model.featurizer.vocab_list
+                f_int.sparse if every else f_int.sparse[idx],
+                head_arg[idx],
+                self.intent_model.featurizer.vocab_list,
             )
             picked = [texts[i] for i in rows]
             candidates = _cue_candidates(picked)
