@@ -17,7 +17,7 @@ from schemas.events import TicketEvent, TicketEventType
 from schemas.ops import OpsCommand
 from schemas.scored import ScoredPost
 from schemas.ticket import TICKET_SCHEMA_VERSION, Ticket, TicketPost, TicketStatus
-from stream.tickets import ticket_post_doc
+from stream.tickets import iso_utc, ticket_post_doc
 
 __all__ = ["MAX_POSTS", "Change", "Routed", "TicketState", "apply_command", "apply_event", "apply_post"]
 
@@ -165,8 +165,7 @@ def _dt(ts: float) -> datetime:
 
 
 def _iso(ts: float | None) -> str | None:
-    """A UTC instant as pydantic writes it ("...Z", microseconds only when there are any)."""
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()[:-6] + "Z"
+    return None if ts is None else iso_utc(datetime.fromtimestamp(ts, UTC))
 
 
 def _keep(posts: tuple[dict[str, Any], ...], new: dict[str, Any]) -> tuple[dict[str, Any], ...]:

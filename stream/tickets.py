@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from schemas.post import Post
-from schemas.ticket import TicketPost
 from stream.partitioner import kafka_partition
 
-__all__ = ["conversation_of", "ticket_id", "ticket_partition", "ticket_post", "ticket_post_doc"]
+__all__ = ["conversation_of", "iso_utc", "ticket_id", "ticket_partition", "ticket_post_doc"]
 
 
 def conversation_of(post: Post) -> str:
@@ -29,29 +28,15 @@ def ticket_partition(tid: str, partitions: int) -> int:
     return kafka_partition(tid.encode(), partitions)
 
 
-def ticket_post(post: Post) -> TicketPost:
-    return TicketPost(
-        platform=post.platform,
-        post_id=post.post_id,
-        url=post.url,
-        author_id=post.author.id,
-        author_handle=post.author.handle,
-        author_followers=post.author.followers,
-        text=post.text,
-        lang=post.lang,
-        created_at=post.created_at,
-        ingested_at=post.ingested_at or post.created_at,
-    )
-
-
-def _iso(at: datetime) -> str:
-    """A UTC datetime as pydantic writes it ("...Z")."""
+def iso_utc(at: datetime) -> str:
+    """A UTC datetime as pydantic writes it ("...Z", microseconds only when there are any)."""
     text = at.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def ticket_post_doc(post: Post) -> dict[str, Any]:
-    """``ticket_post(post).model_dump(mode="json")`` without building the model (a test holds them equal):
+    """The ticket's copy of a post, as ``TicketPost`` dumps it (a test holds them equal) without building the
+    model:
     the route stage writes one per actionable post, and the post was validated on the way in."""
     return {
         "platform": post.platform.value,
@@ -62,6 +47,6 @@ def ticket_post_doc(post: Post) -> dict[str, Any]:
         "author_followers": post.author.followers,
         "text": post.text,
         "lang": post.lang,
-        "created_at": _iso(post.created_at),
-        "ingested_at": _iso(post.ingested_at or post.created_at),
+        "created_at": iso_utc(post.created_at),
+        "ingested_at": iso_utc(post.ingested_at or post.created_at),
     }

@@ -64,7 +64,22 @@ def test_ticket_partition_is_kafkas_default_partitioner_on_the_ticket_id():
 
 def test_a_tickets_post_is_written_as_the_ticket_post_model_writes_it():
     """The route stage builds ticket posts as plain dicts; a CRM must get what the TicketPost model writes."""
-    from stream.tickets import ticket_post, ticket_post_doc
+    from schemas.ticket import TicketPost
+    from stream.tickets import ticket_post_doc
+
+    def ticket_post(post: Post) -> TicketPost:  # the model, filled field by field
+        return TicketPost(
+            platform=post.platform,
+            post_id=post.post_id,
+            url=post.url,
+            author_id=post.author.id,
+            author_handle=post.author.handle,
+            author_followers=post.author.followers,
+            text=post.text,
+            lang=post.lang,
+            created_at=post.created_at,
+            ingested_at=post.ingested_at or post.created_at,
+        )
 
     base = {
         "platform": "x",
