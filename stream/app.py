@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
         broker=brokers,
         broker_credentials=_faust_credentials(settings),
         store="memory://",
+        table_standby_replicas=settings.table_standby_replicas,
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,

@@ -133,6 +133,14 @@ class Settings(BaseSettings):
         "TRIAGE_MAX_RECORD_BYTES). Bigger records buffer more in a worker that is draining a backlog "
         "(512 KiB: 1 GB RSS and a slower drain, measured).",
     )
+    table_standby_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="Workers that keep a standby copy of each partition of the ticket table. A standby "
+        "applies every ticket change of the other workers, doubling the table's work and memory, so "
+        "that a takeover after a rebalance is instant; with 0 the new owner reads the changelog first.",
+    )
     sink_linger_s: float = Field(
         default=0.01,
         ge=0,
