@@ -88,22 +88,12 @@ class PostProducer:
         return sum(len(b) for b in self._buffers.values())
 
     async def add(self, post: Any) -> None:
-        if isinstance(post, dict) and not post.get("ingested_at"):
-            post = {**post, "ingested_at": datetime.now(UTC).isoformat()}
-        p = partition_of(post, self.settings)
-        buf = self._buffers[p]
-        if not buf:
-            self._oldest[p] = time.monotonic()
-        buf.append(post)
-        if len(buf) >= self.frame_posts:
-            await self._send(p)
-        elif time.monotonic() - min(self._oldest.values()) >= self.linger_s:
-            await self._send_due()
+        await self.add_many((post,))
 
     async def add_many(self, posts: Iterable[Any]) -> None:
-        """Like :meth:`add` for each post, with one timestamp and one linger check for them all: a
-        firehose source hands over thousands of posts per tick, and per-post calls cost it a third of a
-        core at 9,000 posts/s."""
+        """Buffer posts by partition, stamped with one ingest time, and send what is full or due. A
+        firehose source hands over a chunk per tick (source CPU at 9,000 posts/s: 0.32 cores with a call
+        per post, 0.29 with chunks)."""
         stamp = datetime.now(UTC).isoformat()
         now = time.monotonic()
         for post in posts:
