@@ -152,6 +152,16 @@ class SourceProc:
     def done(self) -> bool:
         return self.result is not None
 
+    async def wait_started(self, timeout: float = 300.0) -> None:
+        """Until the first progress line: after ``--pregenerate``, the clock of the run starts there."""
+        deadline = time.monotonic() + timeout
+        while not self.progress:
+            if self.process is not None and self.process.returncode is not None:
+                raise RuntimeError(f"the source exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the source did not start within {timeout:.0f} s; see {self.log_path}")
+            await asyncio.sleep(0.05)
+
     async def wait(self, timeout: float) -> dict[str, Any]:
         assert self.process is not None and self._reader is not None
         await asyncio.wait_for(self._reader, timeout)

@@ -25,6 +25,7 @@ from stream.sources.generator import (
     BurstProfile,
     FirehoseGenerator,
     malformed_records,
+    pregenerate,
     run,
     write_sample,
 )
@@ -251,6 +252,37 @@ async def test_run_follows_the_burst_profile() -> None:
     assert stats.sent == len(producer.posts) == int(burst.expected(0.9, 2000))  # 1,800 + 5,400
     about = [p for p in producer.posts if "StreamlyDown" in p["hashtags"]]
     assert len(about) > 0.6 * len(producer.posts)
+
+
+async def test_pregenerated_run_sends_what_a_live_run_sends() -> None:
+    """The benchmark source invents its posts before the clock starts: the run must send the same posts,
+    wave included, as when they are invented on the clock (less the generator's ``_truth``)."""
+    burst = BurstProfile(at_s=0.3, for_s=0.3, brand="streamly", hashtag="StreamlyDown")
+    sent: dict[str, list[dict[str, Any]]] = {}
+    for how in ("live", "pregenerated"):
+        now = [0.0]
+
+        async def sleep(s: float, now: list[float] = now) -> None:
+            now[0] += max(s, 0.001)
+
+        def clock(now: list[float] = now) -> float:
+            return now[0]
+
+        gen = FirehoseGenerator(3, rate=2000)
+        supply = pregenerate(gen, 2000, 0.9, burst=burst) if how == "pregenerated" else gen
+        producer = FakeProducer()
+        stats = await run(producer, 2000, 0.9, burst=burst, generator=supply, clock=clock, sleep=sleep)
+        assert stats.sent == int(burst.expected(0.9, 2000))
+        sent[how] = producer.posts
+    assert sent["pregenerated"] == [{k: v for k, v in p.items() if k != "_truth"} for p in sent["live"]]
+    assert all("_truth" not in p for p in sent["pregenerated"])
+
+
+def test_pregenerated_posts_run_out_loudly() -> None:
+    supply = pregenerate(FirehoseGenerator(1), 1000, count=10)
+    assert len(supply) == 10 and len(supply.take(4)) == 4
+    with pytest.raises(ValueError, match="6 left"):
+        supply.take(7)
 
 
 def test_malformed_records_are_not_posts() -> None:

@@ -45,10 +45,12 @@ __all__ = [
     "SAMPLE_SEED",
     "BurstProfile",
     "FirehoseGenerator",
+    "Pregenerated",
     "RunStats",
     "main",
     "malformed_records",
     "measure_generation",
+    "pregenerate",
     "run",
     "sample_generator",
     "write_sample",
@@ -1122,6 +1124,62 @@ def _public(post: Post) -> Post:
 # --- pacing into a producer ---------------------------------------------------------------------------
 
 
+class Pregenerated:
+    """Posts generated before a paced run, handed out in order by :func:`run` as a generator would.
+
+    Why: a load test on one machine should not spend the cores it measures on inventing posts. The
+    producer's work (ingest stamp, partitioning, framing, writing) still happens on the clock.
+    """
+
+    def __init__(self, posts: list[Post], seed: int = 0) -> None:
+        self.posts = posts
+        self._i = 0
+        self.r = random.Random(seed).random  # only for the raw-malformed draws of :func:`run`
+        self.interval_s = 0.0  # set by :func:`run`; the posts' timestamps were fixed when generated
+        self.pileon: BurstProfile | None = None
+        self.pileon_share = 0.0
+
+    def __len__(self) -> int:
+        return len(self.posts) - self._i
+
+    def take(self, n: int) -> list[Post]:
+        if n > len(self):
+            raise ValueError(f"{n} posts asked, {len(self)} left: pre-generate for the whole run")
+        chunk = self.posts[self._i : self._i + n]
+        self._i += n
+        return chunk
+
+
+def pregenerate(
+    gen: FirehoseGenerator,
+    rate: float,
+    duration_s: float | None = None,
+    count: int | None = None,
+    burst: BurstProfile | None = None,
+    *,
+    step_s: float = 0.02,
+) -> Pregenerated:
+    """The posts :func:`run` would send with these arguments, in order, without the generator's
+    ``_truth`` (a real source has no such field). A burst is followed in ``step_s`` steps, so the posts of
+    a wave carry the wave's pile-on and timestamps as they would when generated on the clock."""
+    if duration_s is None and count is None:
+        raise ValueError("give duration_s or count")
+    limit = count if count is not None else math.inf
+    posts: list[Post] = []
+    t = 0.0
+    while len(posts) < limit:
+        t = t + step_s if duration_s is None else min(t + step_s, duration_s)
+        due = int(min(burst.expected(t, rate) if burst else rate * t, limit))
+        if due > len(posts):
+            gen.interval_s = 1.0 / (burst.rate_at(t, rate) if burst else rate)
+            if burst is not None:
+                gen.pileon, gen.pileon_share = burst, burst.pileon_share(t)
+            posts.extend(_public(p) for p in gen.take(due - len(posts)))
+        if duration_s is not None and t >= duration_s:
+            break
+    return Pregenerated(posts, gen.seed)
+
+
 @dataclass
 class RunStats:
     """What a paced run did; ``generated_per_s`` is generation speed alone (CPU cost per core)."""
@@ -1149,7 +1207,7 @@ async def run(
     count: int | None = None,
     burst: BurstProfile | None = None,
     *,
-    generator: FirehoseGenerator | None = None,
+    generator: FirehoseGenerator | Pregenerated | None = None,
     seed: int = 0,
     tick_s: float = 0.02,
     max_chunk: int = 2000,
