@@ -7,6 +7,7 @@ always holds the latest.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -87,7 +88,7 @@ class TicketState:
     def dumps(self) -> bytes:
         """Exact-size bytes: the store keeps one per ticket for as long as the ticket lives, and orjson
         >= 3.12 returns its whole working buffer (~16 KB for a 1.5 KB state; home-assistant/core#181240)."""
-        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc = {name: getattr(self, name) for name in _FIELD_NAMES}
         doc["status"] = self.status.value
         return bytes(memoryview(orjson.dumps(doc)))
 
@@ -160,12 +161,21 @@ class TicketState:
         )
 
 
+_FIELD_NAMES = tuple(f.name for f in fields(TicketState))
+
+
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else iso_utc(datetime.fromtimestamp(ts, UTC))
+    return None if ts is None else _iso_at(ts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_at(ts: float) -> str:
+    """Cached: a source stamps a whole chunk of posts with one ingest time, so tickets share instants."""
+    return iso_utc(datetime.fromtimestamp(ts, UTC))
 
 
 def _keep(posts: tuple[dict[str, Any], ...], new: dict[str, Any]) -> tuple[dict[str, Any], ...]:
