@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import start_http_server
 
+from stream.event_loop import use_event_loop
 from stream.runtime import Delivery, PipelineRuntime
 from stream.settings import Settings
 
@@ -95,7 +96,9 @@ async def run_limit_loop(settings: Settings, max_in_flight: int = 256, commit_ev
 
 
 def main() -> None:
-    asyncio.run(run_limit_loop(Settings()))
+    settings = Settings()
+    use_event_loop(settings.event_loop)  # the loop the Faust workers run on, for a like-for-like ratio
+    asyncio.run(run_limit_loop(settings))
 
 
 if __name__ == "__main__":

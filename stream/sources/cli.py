@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from stream.event_loop import use_event_loop
 from stream.settings import Settings
 from stream.sources.base import ConfigError, Source
 from stream.sources.sink import JsonlSink, PostSink
@@ -194,9 +195,9 @@ async def _generate(args: argparse.Namespace) -> int:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    work = _generate(args) if args.source == "generate" else _run(args)
     try:
-        return asyncio.run(work)
+        use_event_loop(_settings({}).event_loop)
+        return asyncio.run(_generate(args) if args.source == "generate" else _run(args))
     except ConfigError as exc:
         message = str(exc).removeprefix(f"{args.source}: ")
         print(f"triage source {args.source}: {message}", file=sys.stderr)
