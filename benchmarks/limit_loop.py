@@ -25,7 +25,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import start_http_server
 
-from stream.event_loop import use_event_loop
 from stream.runtime import Delivery, PipelineRuntime
 from stream.settings import Settings
 
@@ -96,9 +95,7 @@ async def run_limit_loop(settings: Settings, max_in_flight: int = 256, commit_ev
 
 
 def main() -> None:
-    settings = Settings()
-    use_event_loop(settings.event_loop)  # the loop the Faust workers run on, for a like-for-like ratio
-    asyncio.run(run_limit_loop(settings))
+    asyncio.run(run_limit_loop(Settings()))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from stream.documents import problems
-from stream.event_loop import use_event_loop
 from stream.settings import Settings
 
 __all__ = ["build_parser", "main"]
@@ -48,7 +47,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.sample.exists():
         print(f"triage run: no such sample file: {args.sample}", file=sys.stderr)
         return 2
-    use_event_loop(settings.event_loop)
     try:
         return asyncio.run(run_pipeline(settings, args.sample, rate=args.rate, follow=args.follow))
     except KeyboardInterrupt:

@@ -13,8 +13,6 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stream.event_loop import EventLoopChoice
-
 __all__ = ["Settings", "TopicNames"]
 
 
@@ -142,12 +140,6 @@ class Settings(BaseSettings):
         description="Workers that keep a standby copy of each partition of the ticket table. A standby "
         "applies every ticket change of the other workers, doubling the table's work and memory, so "
         "that a takeover after a rebalance is instant; with 0 the new owner reads the changelog first.",
-    )
-    event_loop: EventLoopChoice = Field(
-        default="auto",
-        description="The asyncio event loop of workers and sources: uvloop (auto: where installed) or "
-        "asyncio. uvloop: live 9,000 posts/s runs with 2 workers kept pace where asyncio fell behind "
-        "(benchmarks/RESULTS.md).",
     )
     sink_linger_s: float = Field(
         default=0.01,

@@ -8,7 +8,6 @@ import logging
 import faust
 
 from stream.app import create_app
-from stream.event_loop import use_event_loop
 from stream.settings import Settings
 from stream.topics import ensure_topics
 
@@ -18,11 +17,9 @@ __all__ = ["run_worker"]
 def run_worker(settings: Settings) -> None:
     """Blocks until the worker is stopped (SIGTERM/SIGINT stop it cleanly, committing what it finished)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    loop_name = use_event_loop(settings.event_loop)
     asyncio.run(ensure_topics(settings))
     app, _ = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     for name in ("stream", "classifiers"):  # our loggers follow the worker's level, not the CLI's default
         logging.getLogger(name).setLevel(settings.log_level)
-    logging.getLogger(__name__).info("worker starting on the %s event loop", loop_name)
     worker.execute_from_commandline()

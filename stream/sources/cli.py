@@ -19,7 +19,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stream.event_loop import use_event_loop
 from stream.settings import Settings
 from stream.sources.base import ConfigError, Source
 from stream.sources.sink import JsonlSink, PostSink
@@ -195,9 +194,9 @@ async def _generate(args: argparse.Namespace) -> int:
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    work = _generate(args) if args.source == "generate" else _run(args)
     try:
-        use_event_loop(_settings({}).event_loop)
-        return asyncio.run(_generate(args) if args.source == "generate" else _run(args))
+        return asyncio.run(work)
     except ConfigError as exc:
         message = str(exc).removeprefix(f"{args.source}: ")
         print(f"triage source {args.source}: {message}", file=sys.stderr)
