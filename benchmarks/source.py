@@ -4,8 +4,8 @@ Why a process of its own: on this 2-core machine the generator competes with the
 so it must show up as its own PID in the CPU figures, and a slow harness must not slow the source down.
 Connection and topics come from the environment like a worker's (``KAFKA_BOOTSTRAP_SERVERS``,
 ``TRIAGE_TOPIC_PREFIX``, ``TRIAGE_PARTITIONS``). It prints one JSON line about every 0.1 s
-(``{"at": unix time, "sent": posts}``) and a final ``{"done": ...}`` line with the run's figures. The harness's
-backlog is sent minus accounted: at 9,000/s, a count 0.5 s old would be 4,500 posts short.
+(``{"at": unix time, "sent": posts}``) and a final ``{"done": ...}`` line with the run's figures. The
+harness's backlog is sent minus accounted: at 9,000/s, a count 0.5 s old would be 4,500 posts short.
 
 ``--single`` writes one post per record (the shape the naive peer expects) instead of frames.
 ``--pregenerate`` invents the run's posts before the clock starts (printing ``{"ready": ...}`` when done),
