@@ -7,10 +7,10 @@ Runs (each on a fresh broker, so no run inherits another's data, consumer groups
   post is accounted for (the source does not compete for the cores while the workers run).
 - ``limit`` / ``naive``: the same drain with the hand-written aiokafka loop (``limit_loop``) and with the
   naive one-post-per-record Faust peer (``naive_peer``), same seed, so the same posts; ratios are printed.
-- ``rate``: live runs at fixed rates (1k, 5k, 9k posts/s) with the generator in its own process. It invents
-  the run's posts before the clock starts (``--pregenerate``), then stamps, partitions, frames and writes
-  them on the clock, as a real source adapter would.
+- ``rate``: live runs at fixed rates (1k, 5k, 9k posts/s) with the generator in its own process.
 - ``burst``: the steady rate, then a 10x wave (a pile-on) for 30 s, then the steady rate again.
+- In both kinds of live run the source invents the run's posts before the clock starts (``--pregenerate``),
+  then stamps, partitions, frames and writes them on the clock, as a real source adapter would.
 - ``memory``: the dedupe window with 10M distinct posts (``dedupe_memory``).
 - ``profile``: py-spy on a Faust worker and on the limit loop during a drain (never during measured runs).
 

@@ -90,4 +90,4 @@ class Post(BaseModel):
     @property
     def key(self) -> str:
         """Platform-qualified post id: unique across all platforms."""
-        return f"{self.platform}:{self.post_id}"  # a StrEnum formats as its value
+        return f"{self.platform.value}:{self.post_id}"

@@ -107,7 +107,7 @@ class TriageStage:
         raws = [items[i] for i, _ in good]  # forwarded as they came: stage 2 validates them again anyway
         keys = [
             post_keys(
-                str(p.platform),  # a StrEnum's str() is its value, without the enum descriptor
+                p.platform.value,
                 p.post_id,
                 p.text,
                 p.repost_of,
@@ -185,7 +185,7 @@ class TriageStage:
         self, posts: list[Post], raws: list[Any], batch: ScoreBatch, now: float, out: TriageOutput
     ) -> None:
         cfg = self.settings
-        rates = [self.authors.observe(f"{p.platform}:{p.author.id}", now) for p in posts]
+        rates = [self.authors.observe(f"{p.platform.value}:{p.author.id}", now) for p in posts]
         clout = clout_scores(
             [p.author.followers for p in posts],
             [p.author.verified for p in posts],
@@ -233,7 +233,7 @@ class TriageStage:
                 "model_version": batch.model_version,
             }
             conversation = conversation_of(post)
-            tid = ticket_id(str(post.platform), post.brand, conversation)
+            tid = ticket_id(post.platform.value, post.brand, conversation)
             raw = raws[i]
             if not isinstance(raw, dict):
                 doc = post.model_dump(mode="json")
