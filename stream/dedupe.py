@@ -49,10 +49,17 @@ def hash64(text: str) -> int:
 
 
 def content_tokens(text: str) -> list[str]:
-    """Words that make a text what it is: case, URLs, mentions, RT prefixes and punctuation dropped."""
-    text = _RT_PREFIX.sub("", text)
-    text = _URL.sub(" ", text)
-    text = _MENTION.sub(" ", text)
+    """Words that make a text what it is: case, URLs, mentions, RT prefixes and punctuation dropped.
+
+    Sources and workers both call this for every post, so a pass is skipped when a substring test shows
+    its pattern cannot match (an RT prefix and a mention need an at sign, a URL "://" or "www."): the same
+    tokens for ~2 us less a call."""
+    if "@" in text:
+        text = _RT_PREFIX.sub("", text)
+    if "://" in text or "www." in text.lower():  # only W and w lower-case to w, and re.I folds nothing else
+        text = _URL.sub(" ", text)
+    if "@" in text or "\uff20" in text:
+        text = _MENTION.sub(" ", text)
     return _TOKEN.findall(text.lower())
 
 

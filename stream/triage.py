@@ -194,9 +194,11 @@ class TriageStage:
         )
         sentiments = batch.sentiment
         intents = batch.intent
-        negativity = batch.negativity
-        actionable_p = batch.actionable_proba
-        intent_conf = batch.intent_proba.max(axis=1)
+        # Python floats: indexing and formatting numpy scalars one post at a time costs more than the rest
+        negativity: list[float] = batch.negativity.tolist()
+        actionable_p: list[float] = batch.actionable_proba.tolist()
+        intent_conf: list[float] = batch.intent_proba.max(axis=1).tolist()
+        clout_of: list[float] = clout.tolist()
         frames: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         ingested = _iso(now)
         keep = [
@@ -207,7 +209,7 @@ class TriageStage:
         batch.explain(keep)  # the posts that become tickets, in one call; the rest are never explained
         kept = set(keep)
         for i, post in enumerate(posts):
-            out.signals.append((post.brand, post.hashtags, float(negativity[i]), now))
+            out.signals.append((post.brand, post.hashtags, negativity[i], now))
             if i not in kept:
                 # most posts stop here: no scores document or reasons to build for them
                 out.outcomes[Outcome.FILTERED] += 1
@@ -222,12 +224,12 @@ class TriageStage:
             ]
             scores = {
                 "sentiment": sentiments[i],
-                "negativity": round(float(negativity[i]), 4),
+                "negativity": round(negativity[i], 4),
                 "intent": intents[i],
-                "intent_confidence": round(float(intent_conf[i]), 4),
+                "intent_confidence": round(intent_conf[i], 4),
                 "actionable": True,
-                "actionable_proba": round(float(actionable_p[i]), 4),
-                "clout": float(clout[i]),
+                "actionable_proba": round(actionable_p[i], 4),
+                "clout": clout_of[i],
                 "urgency": list(batch.urgency[i]),
                 "reasons": reasons,
                 "model_version": batch.model_version,

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -44,6 +45,34 @@ def test_normalisation_ignores_case_urls_mentions_and_rt_prefix():
     a = content_tokens("RT @bob: My ORDER never arrived!! https://t.co/abc @acme")
     b = content_tokens("my order never arrived @AcmeHelp")
     assert a == b == ["my", "order", "never", "arrived"]
+
+
+def _content_tokens_every_pass(text: str) -> list[str]:
+    """The normalisation with every regex pass run: what the skipping version must equal."""
+    text = re.sub(r"^\s*rt\s+@\w+:?\s*", "", text, flags=re.I)
+    text = re.sub(r"https?://\S+|www\.\S+", " ", text, flags=re.I)
+    text = re.sub(r"[@\uff20][\w.]+", " ", text)
+    return re.findall(r"\w+", text.lower())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RT @bob: the app is down https://t.co/x",
+        "rt  @bob hello",
+        "see WWW.Example.com/help or Www.x.org now",
+        "HTTPS://T.CO/ABC and http://a.b/c?d=e",
+        "\uff20someone full-width at sign, and an @ascii one",
+        "@İstanbul mention with a dotted capital I",
+        "a URL inside a mention @user://x and www.after@at.com",
+        "no markers at all, just words; and punctuation!",
+        "RT@nospace: still not an RT prefix?",
+        "",
+    ],
+)
+def test_skipped_passes_give_the_same_tokens(text: str) -> None:
+    """Sources and workers must agree on keys: skipping a pass that cannot match changes nothing."""
+    assert content_tokens(text) == _content_tokens_every_pass(text)
 
 
 def test_copy_paste_from_two_authors_shares_a_content_key_and_a_partition():
