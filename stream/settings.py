@@ -126,7 +126,8 @@ class Settings(BaseSettings):
         description="Longest a worker holds actionable posts to merge them with other records' into one "
         "record per partition (the route stage pays per record); 0 sends each raw record's frames at once. "
         "0.2 s rather than 0.1 s halves the route stage's records; measured, it lowered p99 latency at "
-        "5,000 posts/s (0.83 -> 0.66 s) and let 2 workers keep pace with 9,000/s (benchmarks/RESULTS.md).",
+        "5,000 posts/s (0.83 -> 0.66-0.69 s) and let 2 workers keep pace with 9,000/s "
+        "(benchmarks/RESULTS.md).",
     )
     forward_max_bytes: int = Field(
         default=128 * 1024,
