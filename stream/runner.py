@@ -27,6 +27,7 @@ from stream.process import stop_process
 from stream.producer import PostProducer
 from stream.promtext import Scrape, histogram_quantile, scrape
 from stream.settings import Settings
+from stream.sources.generator import brand_account_handles
 from stream.topics import ensure_topics
 
 __all__ = ["SAMPLE_PATH", "WorkerProcess", "accounted", "read_jsonl", "run_pipeline"]
@@ -214,7 +215,14 @@ async def run_pipeline(
         broker = EmbeddedBroker(log_path=run_dir / "broker.log").start()
         settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
         echo(f"embedded Kafka broker (Tansu) pid {broker.pid} on {broker.bootstrap_servers}")
-    worker = WorkerProcess(settings, run_dir / "worker.log")
+    extra_env: dict[str, str] = {}
+    if sample == SAMPLE_PATH and not settings.brand_handles:
+        # The bundled sample is the generator's fictional brands, whose own accounts reply in threads: a
+        # deployment for them would name those accounts, so the demo does.
+        handles = brand_account_handles()
+        extra_env["TRIAGE_BRAND_HANDLES"] = orjson.dumps(handles).decode()
+        echo(f"the sample's {len(handles)} brand accounts are the brand's own: their posts open no tickets")
+    worker = WorkerProcess(settings, run_dir / "worker.log", extra_env=extra_env)
     try:
         created = await ensure_topics(settings)
         echo(f"topics ready ({len(created)} created, {settings.partitions} partitions each)")

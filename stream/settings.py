@@ -214,7 +214,10 @@ class Settings(BaseSettings):
     )
     brand: str | None = Field(default=None, description="Brand name stamped on posts from sources.")
     brand_handles: list[str] = Field(
-        default_factory=list, description="The brand's handles without @ (Bluesky/Mastodon filtering)."
+        default_factory=list,
+        description="The brand's own accounts, handles without @ as the platform shows them (e.g. "
+        "AcmeHelp, acme.bsky.social, AcmeHelp@mastodon.social). Sources keep the posts that mention them "
+        "(Bluesky, Mastodon, Reddit, RSS); workers open no ticket for a post these accounts wrote.",
     )
     brand_keywords: list[str] = Field(
         default_factory=list, description="Words or phrases that make a post about the brand (any case)."

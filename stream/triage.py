@@ -58,6 +58,10 @@ class TriageStage:
         self.scorer = scorer
         self.windows: dict[int, DedupeWindow] = {}
         self.authors = AuthorActivity()
+        # The brand's own accounts: their posts (replies to customers, announcements) are the brand
+        # speaking, never a request to answer, however much they read like one ("sorry, that shouldn't
+        # have happened").
+        self.own_handles = frozenset(h.lstrip("@").lower() for h in settings.brand_handles)
 
     def window(self, partition: int) -> DedupeWindow:
         w = self.windows.get(partition)
@@ -145,6 +149,11 @@ class TriageStage:
                 else None
             )
             if kind is None:
+                if self.own_handles and post.author.handle.lstrip("@").lower() in self.own_handles:
+                    out.outcomes[Outcome.FILTERED] += 1
+                    why = f"filtered: the brand's own post (@{post.author.handle.lstrip('@')})"
+                    out.audit.append(self._decision(post.key, Outcome.FILTERED, why, now))
+                    continue
                 fresh.append(post)
                 fresh_raws.append(raw)
                 continue

@@ -24,6 +24,7 @@ from stream.sources.generator import (
     SAMPLE_SEED,
     BurstProfile,
     FirehoseGenerator,
+    brand_account_handles,
     malformed_records,
     pregenerate,
     run,
@@ -77,6 +78,21 @@ def test_each_malformed_kind_fails_validation() -> None:
             seen[post["_truth"]["defect"]] += 1
             assert not _valid(post), post["_truth"]["defect"]
     assert set(seen) == set(MALFORMED_KINDS)
+
+
+def test_brand_replies_come_from_the_listed_brand_accounts(stream10k: list[dict[str, Any]]) -> None:
+    """`triage run` sets these as TRIAGE_BRAND_HANDLES: every brand reply must be written by one of them,
+    and no customer may be."""
+    handles = set(brand_account_handles())
+    from_brand = [
+        p for p in stream10k if p.get("_truth", {}).get("from_brand") and p["_truth"]["kind"] == "reply"
+    ]
+    customers = [
+        p for p in stream10k if isinstance(p.get("author"), dict) and not p["_truth"].get("from_brand")
+    ]
+    assert len(from_brand) > 100
+    assert all(p["author"]["handle"] in handles for p in from_brand)
+    assert not any(p["author"]["handle"] in handles for p in customers)
 
 
 def test_structure_proportions_on_10k(stream10k: list[dict[str, Any]]) -> None:

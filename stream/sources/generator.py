@@ -47,6 +47,7 @@ __all__ = [
     "FirehoseGenerator",
     "Pregenerated",
     "RunStats",
+    "brand_account_handles",
     "main",
     "malformed_records",
     "measure_generation",
@@ -235,6 +236,12 @@ def _platform_handle(platform: str, handle: str) -> str:
 
 
 _HANDLES = {(b.key, p): _platform_handle(p, b.handle) for b in BRANDS for p in PLATFORM_WEIGHTS}
+
+
+def brand_account_handles() -> list[str]:
+    """The handles the generator's brands post from (their replies in threads): what a deployment for
+    these fictional brands would set as ``TRIAGE_BRAND_HANDLES``."""
+    return sorted(set(_HANDLES.values()))
 
 
 # --- the burst profile ------------------------------------------------------------------------------

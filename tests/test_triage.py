@@ -1,0 +1,61 @@
+"""Stage one on its own: what becomes a ticket, and why the rest does not."""
+
+import time
+
+import orjson
+
+from classifiers import load_scorer
+from stream.settings import Settings
+from stream.triage import TriageOutput, TriageStage
+from tests.factory import post
+
+SCORER = load_scorer()
+APOLOGY = (
+    "@jo sorry Jo, that shouldn't have happened and refund {n} is late. Can you DM us your order number?"
+)
+
+
+def triage(stage: TriageStage, frame: list[dict[str, object]]) -> TriageOutput:
+    now = time.time()
+    items, out = stage.decode(orjson.dumps(frame), "raw", 0, 0, now)
+    return stage.process(items, "raw", 0, 0, now, out)
+
+
+def forwarded_ids(out: TriageOutput) -> set[str]:
+    return {item["post"]["post_id"] for r in out.forward for item in orjson.loads(r.value)}
+
+
+def brand_reply(post_id: int, handle: str) -> dict[str, object]:
+    p = post(post_id, "")
+    p["text"] = APOLOGY.format(n=post_id)  # without the factory's "@acme": the brand is the author here
+    p["author"] = {"id": f"brand-{handle}", "handle": handle, "followers": 900_000, "verified": True}
+    return p
+
+
+def test_the_brands_own_posts_open_no_ticket_and_say_why() -> None:
+    settings = Settings(partitions=1, brand_handles=["@AcmeHelp", "acmehelp.bsky.social"])
+    stage = TriageStage(settings, SCORER)
+    customer = post(1, "my refund is late and nobody answers, can you help?")
+    frame = [brand_reply(2, "AcmeHelp"), brand_reply(3, "ACMEHELP"), brand_reply(4, "AcmeHelp.bsky.social")]
+    frame.append(customer)
+    out = triage(stage, frame)
+
+    assert forwarded_ids(out) == {"1"}
+    assert out.outcomes["filtered"] == 3
+    assert out.posts_in == sum(out.outcomes.values()) + len(forwarded_ids(out))
+    reasons = {d["post"]: d["reason"] for d in out.audit}
+    assert reasons["x:2"] == "filtered: the brand's own post (@AcmeHelp)"
+    assert reasons["x:4"] == "filtered: the brand's own post (@AcmeHelp.bsky.social)"
+
+
+def test_without_brand_handles_a_brand_reply_is_scored_like_any_post() -> None:
+    """The filter is the configuration's, not the model's: the same reply reads as a complaint."""
+    stage = TriageStage(Settings(partitions=1), SCORER)
+    out = triage(stage, [brand_reply(2, "AcmeHelp")])
+    assert forwarded_ids(out) == {"2"}
+
+
+def test_a_customer_whose_handle_contains_the_brands_is_not_the_brand() -> None:
+    stage = TriageStage(Settings(partitions=1, brand_handles=["AcmeHelp"]), SCORER)
+    out = triage(stage, [brand_reply(2, "AcmeHelpIsUseless")])
+    assert forwarded_ids(out) == {"2"}
