@@ -217,7 +217,8 @@ class Settings(BaseSettings):
         default_factory=list,
         description="The brand's own accounts, handles without @ as the platform shows them (e.g. "
         "AcmeHelp, acme.bsky.social, AcmeHelp@mastodon.social). Sources keep the posts that mention them "
-        "(Bluesky, Mastodon, Reddit, RSS); workers open no ticket for a post these accounts wrote.",
+        "(Bluesky, Mastodon, Reddit, RSS); workers open no ticket for a post written by exactly one of these "
+        "accounts.",
     )
     brand_keywords: list[str] = Field(
         default_factory=list, description="Words or phrases that make a post about the brand (any case)."

@@ -60,7 +60,8 @@ class TriageStage:
         self.authors = AuthorActivity()
         # The brand's own accounts: their posts (replies to customers, announcements) are the brand
         # speaking, never a request to answer, however much they read like one ("sorry, that shouldn't
-        # have happened").
+        # have happened"). Matched exactly, unlike the sources' BrandFilter, which also takes "acme" to mean
+        # acme@any.server: a mention too many only keeps a post, a customer taken for the brand loses one.
         self.own_handles = frozenset(h.lstrip("@").lower() for h in settings.brand_handles)
 
     def window(self, partition: int) -> DedupeWindow:

@@ -55,7 +55,10 @@ def test_without_brand_handles_a_brand_reply_is_scored_like_any_post() -> None:
     assert forwarded_ids(out) == {"2"}
 
 
-def test_a_customer_whose_handle_contains_the_brands_is_not_the_brand() -> None:
-    stage = TriageStage(Settings(partitions=1, brand_handles=["AcmeHelp"]), SCORER)
-    out = triage(stage, [brand_reply(2, "AcmeHelpIsUseless")])
-    assert forwarded_ids(out) == {"2"}
+def test_only_the_listed_accounts_are_the_brand() -> None:
+    """A longer handle, or the same name on another Mastodon server, is somebody else: a customer."""
+    stage = TriageStage(Settings(partitions=1, brand_handles=["AcmeHelp@mastodon.social"]), SCORER)
+    frame = [brand_reply(2, "AcmeHelpIsUseless"), brand_reply(3, "AcmeHelp@other.social")]
+    frame.append(brand_reply(4, "acmehelp@mastodon.social"))
+    out = triage(stage, frame)
+    assert forwarded_ids(out) == {"2", "3"}
