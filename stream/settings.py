@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "TopicNames"]
@@ -220,6 +220,14 @@ class Settings(BaseSettings):
         "(Bluesky, Mastodon, Reddit, RSS); workers open no ticket for a post written by exactly one of these "
         "accounts.",
     )
+
+    @field_validator("brand_handles")
+    @classmethod
+    def _bare_handles(cls, handles: list[str]) -> list[str]:
+        """Handles as the platforms show them: no @, no padding, no empty entries (an empty one would make a
+        source think it filters by handle, and make an author without a handle the brand)."""
+        return [h.strip().lstrip("@") for h in handles if h.strip().lstrip("@")]
+
     brand_keywords: list[str] = Field(
         default_factory=list, description="Words or phrases that make a post about the brand (any case)."
     )

@@ -62,7 +62,7 @@ class TriageStage:
         # speaking, never a request to answer, however much they read like one ("sorry, that shouldn't
         # have happened"). Matched exactly, unlike the sources' BrandFilter, which also takes "acme" to mean
         # acme@any.server: a mention too many only keeps a post, a customer taken for the brand loses one.
-        self.own_handles = frozenset(h.lstrip("@").lower() for h in settings.brand_handles)
+        self.own_handles = frozenset(h.lower() for h in settings.brand_handles)
 
     def window(self, partition: int) -> DedupeWindow:
         w = self.windows.get(partition)

@@ -62,3 +62,11 @@ def test_only_the_listed_accounts_are_the_brand() -> None:
     frame.append(brand_reply(4, "acmehelp@mastodon.social"))
     out = triage(stage, frame)
     assert forwarded_ids(out) == {"2", "3"}
+
+
+def test_blank_brand_handles_are_ignored() -> None:
+    """An empty entry in TRIAGE_BRAND_HANDLES must not make an author without a handle the brand."""
+    settings = Settings(partitions=1, brand_handles=["", " @ ", " @AcmeHelp "])
+    assert settings.brand_handles == ["AcmeHelp"]
+    out = triage(TriageStage(settings, SCORER), [brand_reply(2, ""), brand_reply(3, "acmehelp")])
+    assert forwarded_ids(out) == {"2"}
