@@ -12,7 +12,7 @@ from schemas.events import AuditDecision, DeadLetter, TicketEvent
 from schemas.ops import Alert, CustomerProfile, OpsCommand
 from schemas.post import Post
 from schemas.rules import RoutingRules
-from schemas.scored import ScoredPost
+from schemas.scored import BrandReply, ScoredPost
 from schemas.sla import SlaPolicy
 from schemas.ticket import Ticket
 
@@ -24,6 +24,7 @@ EXPORTED: dict[str, type[BaseModel]] = {
     "post.schema.json": Post,
     "ticket.schema.json": Ticket,
     "scored_post.schema.json": ScoredPost,
+    "brand_reply.schema.json": BrandReply,
     "ticket_event.schema.json": TicketEvent,
     "audit.schema.json": AuditDecision,
     "dead_letter.schema.json": DeadLetter,

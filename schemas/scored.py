@@ -1,13 +1,14 @@
-"""A post that passed triage: what the classifiers said, and the ticket it belongs to."""
+"""What triage forwards to the route stage: a post that passed, with what the classifiers said and the ticket
+it belongs to; or the brand's own public reply in a ticket's thread."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.post import Post
+from schemas.post import Post, UtcDatetime
 from schemas.scores import Scores
 
-__all__ = ["ScoredPost"]
+__all__ = ["BrandReply", "ScoredPost"]
 
 
 class ScoredPost(BaseModel):
@@ -19,3 +20,21 @@ class ScoredPost(BaseModel):
     scores: Scores
     ticket_id: str = Field(pattern=r"^tkt_[0-9a-f]{20}$")
     conversation_id: str
+
+
+class BrandReply(BaseModel):
+    """The brand's own reply in a thread. On social the brand's first public answer is the first response
+    the customer sees, so the route stage stops that ticket's first-response clock with it. Frames carry it
+    as ``{"brand_reply": {...}}``; the post itself was filtered in triage (the brand needs no ticket)."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_extra={"$id": "brand_reply.schema.json"}
+    )
+
+    post: str = Field(min_length=1, max_length=300, description="platform:post_id of the reply.")
+    handle: str = Field(max_length=256, description="The brand account that replied, without @.")
+    ticket_id: str = Field(pattern=r"^tkt_[0-9a-f]{20}$", description="The ticket of the thread replied in.")
+    at: UtcDatetime = Field(
+        description="When the reply was ingested: the same clock as the ticket's creation, so time to "
+        "first response is not skewed by the platform's clock."
+    )

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         default=3, ge=2, description="Posts in one ticket after which it goes to the escalation queue."
     )
     escalation_queue: str = Field(default="tier2-escalations", description="Tier-2 queue for escalations.")
+    public_reply_first_response: bool = Field(
+        default=True,
+        description="A reply by one of the brand's accounts (TRIAGE_BRAND_HANDLES) in a ticket's thread is "
+        "that ticket's first response: it stops the first-response SLA clock, as a CRM first_response event "
+        "would. False: only the CRM's events count.",
+    )
     ops_token: SecretStr | None = Field(
         default=None, description="Bearer token of the ops API (/api/...); unset: the API answers 503."
     )

@@ -16,11 +16,20 @@ import orjson
 
 from schemas.events import TicketEvent, TicketEventType
 from schemas.ops import OpsCommand
-from schemas.scored import ScoredPost
+from schemas.scored import BrandReply, ScoredPost
 from schemas.ticket import TICKET_SCHEMA_VERSION, Ticket, TicketPost, TicketStatus
 from stream.tickets import iso_utc, ticket_post_doc
 
-__all__ = ["MAX_POSTS", "Change", "Routed", "TicketState", "apply_command", "apply_event", "apply_post"]
+__all__ = [
+    "MAX_POSTS",
+    "Change",
+    "Routed",
+    "TicketState",
+    "apply_brand_reply",
+    "apply_command",
+    "apply_event",
+    "apply_post",
+]
 
 MAX_POSTS = 20  # posts kept on a ticket (the first and the latest); the thread itself stays on the platform
 
@@ -316,6 +325,24 @@ def apply_event(state: TicketState, event: TicketEvent) -> tuple[TicketState, Ch
                 "reassigned",
             )
     return state, "unchanged"  # pragma: no cover - the enum is exhaustive
+
+
+def apply_brand_reply(state: TicketState, reply: BrandReply) -> tuple[TicketState, Change]:
+    """The brand's own public reply in the thread: the ticket's first response, if it has none yet. Only
+    the first answer is measured; whether a reply also resolves anything is the CRM's to say."""
+    if state.first_response_at is not None or not state.is_open:
+        return state, "unchanged"  # a later reply, a replay, or a reply to a closed ticket
+    at = max(reply.at.timestamp(), state.created_at)  # ingest clocks of two workers may disagree a little
+    return (
+        replace(
+            state,
+            first_response_at=at,
+            status=TicketStatus.RESPONDED,
+            updated_at=max(state.updated_at, at),
+            explanation=(*state.explanation, f"first response: public reply by @{reply.handle}"),
+        ),
+        "first_response",
+    )
 
 
 def apply_command(state: TicketState, command: OpsCommand) -> tuple[TicketState, Change]:

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import Outcome, TicketEvent
 from schemas.ops import OpsCommand
-from schemas.scored import ScoredPost
+from schemas.scored import BrandReply, ScoredPost
 from schemas.ticket import TICKET_SCHEMA_VERSION
 from stream.backlog import OpenTicket, OpenTickets
 from stream.customers import CustomerDirectory
@@ -28,7 +28,15 @@ from stream.priority import priority_for
 from stream.routing import RouteInput, Router
 from stream.settings import Settings
 from stream.sink import OutRecord
-from stream.ticket_state import Change, Routed, TicketState, apply_command, apply_event, apply_post
+from stream.ticket_state import (
+    Change,
+    Routed,
+    TicketState,
+    apply_brand_reply,
+    apply_command,
+    apply_event,
+    apply_post,
+)
 from stream.tickets import ticket_partition
 
 __all__ = ["OpenTicket", "TicketChange", "TicketingOutput", "TicketingStage"]
@@ -170,7 +178,7 @@ class TicketingStage:
     def process(
         self, value: bytes | None, topic: str, partition: int, offset: int, now: float
     ) -> TicketingOutput:
-        """A frame of actionable posts."""
+        """A frame of actionable posts (and the brand's replies in their threads, after them)."""
         out = TicketingOutput()
         at = datetime.fromtimestamp(now, UTC).isoformat()
         try:
@@ -183,6 +191,9 @@ class TicketingStage:
             out.dead_posts += 1
             return out
         cfg = self.settings
+        replies = [it for it in items if type(it) is dict and "brand_reply" in it]
+        if replies:
+            items = [it for it in items if not (type(it) is dict and "brand_reply" in it)]
         try:  # one call for a clean frame (the common case); item by item to find the bad ones
             valid: list[ScoredPost | None] = list(_SCORED.validate_python(items))
         except ValidationError:
@@ -225,7 +236,32 @@ class TicketingStage:
                     "at": at,
                 }
             )
+        for item in replies:
+            self._brand_reply(item, out, topic, partition, offset, now, at)
         return out
+
+    def _brand_reply(
+        self, item: dict[str, Any], out: TicketingOutput, topic: str, partition: int, offset: int, now: float,
+        at: str,
+    ) -> None:  # fmt: skip
+        """Triage already counted the reply as filtered: here it only stops a first-response clock."""
+        try:
+            reply = BrandReply.model_validate(item["brand_reply"])
+        except ValidationError as exc:
+            reason = f"invalid brand reply: {exc.errors()[0]['msg']}"
+            self._dead(out, orjson.dumps(item), reason, topic, partition, offset, now, at)
+            out.events["public_reply/invalid"] += 1
+            return
+        before = self.load(reply.ticket_id)
+        if before is None:  # the brand answered a post that needed no ticket (thanks for praise...)
+            out.events["public_reply/no_ticket"] += 1
+            return
+        after, change = apply_brand_reply(before, reply)
+        if change == "unchanged":  # a later reply, a replay, or a closed ticket
+            out.events["public_reply/unchanged"] += 1
+            return
+        out.events["public_reply/applied"] += 1
+        self._save(after, out, TicketChange(change, before, after), at)
 
     # --- lifecycle events and commands -----------------------------------------------------------------
     def process_event(

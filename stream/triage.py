@@ -133,6 +133,7 @@ class TriageStage:
 
         fresh: list[Post] = []
         fresh_raws: list[Any] = []
+        replies: list[tuple[int, dict[str, Any]]] = []
         for post, raw, k in zip(posts, raws, keys, strict=True):
             id_seen = next(seen)
             content_seen = next(seen) if k.content is not None else False
@@ -152,8 +153,16 @@ class TriageStage:
             if kind is None:
                 if self.own_handles and post.author.handle.lstrip("@").lower() in self.own_handles:
                     out.outcomes[Outcome.FILTERED] += 1
-                    why = f"filtered: the brand's own post (@{post.author.handle.lstrip('@')})"
-                    out.audit.append(self._decision(post.key, Outcome.FILTERED, why, now))
+                    handle = post.author.handle.lstrip("@")
+                    why = f"filtered: the brand's own post (@{handle})"
+                    tid = None
+                    if cfg.public_reply_first_response and post.reply_to is not None:
+                        tid = ticket_id(post.platform.value, post.brand, conversation_of(post))
+                        at = post.ingested_at.isoformat() if post.ingested_at is not None else _iso(now)
+                        reply = {"post": post.key, "handle": handle, "ticket_id": tid, "at": at}
+                        replies.append((ticket_partition(tid, cfg.partitions), {"brand_reply": reply}))
+                        why += "; a reply in a ticket's thread: its first response, if the ticket is open"
+                    out.audit.append(self._decision(post.key, Outcome.FILTERED, why, now, tid))
                     continue
                 fresh.append(post)
                 fresh_raws.append(raw)
@@ -166,11 +175,23 @@ class TriageStage:
                 "near_identical": "duplicate: near-identical text seen within the window",
             }[kind]
             out.audit.append(self._decision(post.key, Outcome.DUPLICATE, why, now))
+        frames: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         if fresh:
-            self._score(fresh, fresh_raws, now, out)
+            self._score(fresh, fresh_raws, now, out, frames)
+        for p, reply in replies:  # after the posts: a reply must not reach its ticket before the post
+            frames[p].append(reply)
+        for p, frame in frames.items():
+            out.forward.append(OutRecord(value=orjson.dumps(frame), partition=p))
         return out
 
-    def _score(self, posts: list[Post], raws: list[Any], now: float, out: TriageOutput) -> None:
+    def _score(
+        self,
+        posts: list[Post],
+        raws: list[Any],
+        now: float,
+        out: TriageOutput,
+        frames: dict[int, list[dict[str, Any]]],
+    ) -> None:
         try:
             batch = self.scorer.score([p.text for p in posts], [p.lang for p in posts])
         except Exception:
@@ -187,12 +208,18 @@ class TriageStage:
                     out.dead_letters.append(dead_letter(original, reason, "triage", *out.source, now))
                     out.audit.append(self._decision(post.key, Outcome.DEAD_LETTER, reason, now))
                 else:
-                    self._emit([post], [raw], single, now, out)
+                    self._emit([post], [raw], single, now, out, frames)
             return
-        self._emit(posts, raws, batch, now, out)
+        self._emit(posts, raws, batch, now, out, frames)
 
     def _emit(
-        self, posts: list[Post], raws: list[Any], batch: ScoreBatch, now: float, out: TriageOutput
+        self,
+        posts: list[Post],
+        raws: list[Any],
+        batch: ScoreBatch,
+        now: float,
+        out: TriageOutput,
+        frames: dict[int, list[dict[str, Any]]],
     ) -> None:
         cfg = self.settings
         rates = [self.authors.observe(f"{p.platform.value}:{p.author.id}", now) for p in posts]
@@ -209,7 +236,6 @@ class TriageStage:
         actionable_p: list[float] = batch.actionable_proba.tolist()
         intent_conf: list[float] = batch.intent_proba.max(axis=1).tolist()
         clout_of: list[float] = clout.tolist()
-        frames: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         ingested = _iso(now)
         keep = [
             i
@@ -260,8 +286,6 @@ class TriageStage:
                 f"actionable: intent {intents[i]} ({intent_conf[i]:.2f}), P(actionable) {actionable_p[i]:.2f}"
             )
             out.audit.append(self._decision(post.key, "actionable", why, now, tid))
-        for p, frame in frames.items():
-            out.forward.append(OutRecord(value=orjson.dumps(frame), partition=p))
 
     @staticmethod
     def _decision(key: str, outcome: str, reason: str, now: float, tid: str | None = None) -> dict[str, Any]:

@@ -271,6 +271,45 @@ async def test_sla_at_risk_and_breach_alerts_reach_the_alerts_topic(topics, star
     assert m.value("triage_first_responses_within_sla_total") == 1
 
 
+async def test_the_brands_public_reply_in_the_thread_is_the_first_response(topics, start_worker, tmp_path):
+    """The brand answers one of two customers on the platform, not in the CRM: that ticket is responded
+    and within its SLA, the other breaches; the reply itself opens no ticket and is accounted as filtered."""
+    sla = tmp_path / "sla.yaml"
+    sla.write_text(TINY_SLA)
+    s = topics
+    worker = start_worker(TRIAGE_SLA_PATH=str(sla), TRIAGE_BRAND_HANDLES='["AcmeHelp"]')
+    await worker.wait_ready()
+    await worker.wait_assigned(s.topics.actionable, s.partitions)
+    await send(
+        s,
+        [
+            post(1, "my order never arrived and nobody answers, this is unacceptable"),
+            post(2, "I was charged twice for one order and nobody answers my emails"),
+        ],
+    )
+    await wait_accounted(worker, 2)
+    reply = post(3, "so sorry about that, please DM us your order number and we'll sort it", reply_to="2")
+    reply.update(conversation_id="2", author={"id": "brand", "handle": "AcmeHelp", "followers": 90_000})
+    await send(s, [reply])
+    m = await wait_accounted(worker, 3)
+    assert m.value("triage_posts_out_total", outcome="filtered") == 1
+
+    answered, ignored = ticket_id("x", "acme", "2"), ticket_id("x", "acme", "1")
+
+    async def responded() -> dict[str, Any] | None:
+        ticket = (await latest_tickets(s)).get(answered)
+        return ticket if ticket and ticket["status"] == "responded" else None
+
+    ticket = await until(responded, what="the answered ticket to be responded")
+    assert ticket["first_response_at"] is not None and ticket["explanation"][-1].endswith("@AcmeHelp")
+    assert (await latest_tickets(s))[ignored]["status"] == "open"
+    m = await asyncio.to_thread(scrape, worker.metrics_url)
+    assert m.value("triage_ticket_events_total", type="public_reply", result="applied") == 1
+    assert m.value("triage_tickets_first_responded_total") == 1
+    assert m.value("triage_first_responses_within_sla_total") == 1
+    assert m.value("triage_posts_out_total", outcome="ticket") == 2
+
+
 async def _kinds(alerts: Callable[[], Any], tid: str, want: set[str]) -> list[dict[str, Any]]:
     mine = [a for a in await alerts() if a["ticket_id"] == tid]
     return mine if {a["kind"] for a in mine} >= want else []

@@ -5,10 +5,17 @@ import pytest
 from schemas.events import TicketEvent
 from schemas.ops import OpsCommand
 from schemas.post import Post
-from schemas.scored import ScoredPost
+from schemas.scored import BrandReply, ScoredPost
 from schemas.scores import Scores
 from schemas.ticket import TicketStatus
-from stream.ticket_state import Routed, TicketState, apply_command, apply_event, apply_post
+from stream.ticket_state import (
+    Routed,
+    TicketState,
+    apply_brand_reply,
+    apply_command,
+    apply_event,
+    apply_post,
+)
 from stream.tickets import ticket_id
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -151,3 +158,29 @@ def test_the_ticket_record_is_exactly_what_the_schema_model_writes():
         assert again.ticket_json() == again.to_ticket().model_dump_json().encode()
         assert state.ticket_json() == state.to_ticket().model_dump_json().encode()
     assert states[-1].to_ticket().resolved_at is not None
+
+
+def reply(minutes: float, post_id: str = "200") -> BrandReply:
+    at = T0 + timedelta(minutes=minutes)
+    return BrandReply(post=f"x:{post_id}", handle="AcmeHelp", ticket_id=TID, at=at)
+
+
+def test_the_brands_public_reply_is_the_first_response_and_only_the_first_counts():
+    s, _ = apply_post(None, scored("100", 0), routed(), **RULES)
+    s, change = apply_brand_reply(s, reply(12))
+    assert change == "first_response" and s.status == TicketStatus.RESPONDED
+    assert s.first_response_at == (T0 + timedelta(minutes=12)).timestamp()
+    assert s.explanation[-1] == "first response: public reply by @AcmeHelp"
+    for later in (reply(12), reply(30, "201")):  # a replay, then a second answer
+        assert apply_brand_reply(s, later) == (s, "unchanged")
+    # a CRM's first_response event after the public reply keeps the first time
+    s, _ = apply_event(s, event("first_response", 40, "e1"))
+    assert s.first_response_at == (T0 + timedelta(minutes=12)).timestamp()
+
+
+def test_a_brand_reply_to_a_closed_ticket_changes_nothing_and_a_skewed_clock_never_precedes_creation():
+    s, _ = apply_post(None, scored("100", 10), routed(), **RULES)
+    resolved, _ = apply_event(s, event("resolved", 20, "e1"))
+    assert apply_brand_reply(resolved, reply(25)) == (resolved, "unchanged")
+    early, change = apply_brand_reply(s, reply(9))  # ingested a minute "before" the post by another worker
+    assert change == "first_response" and early.first_response_at == early.created_at

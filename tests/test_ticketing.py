@@ -97,3 +97,38 @@ def test_a_retask_moves_only_matching_tickets_of_its_partition():
         replay = s.process_command(orjson.dumps(command), "cmd", partition, 0, NOW)
         assert replay.changes == [] and len(replay.tickets) == len(out.tickets)
     assert moved == 12 and {t.queue for t in s.open.values()} == {"social-general"}
+
+
+def brand_reply(conversation: str, post_id: str = "900", **over: object) -> dict:
+    reply = {
+        "post": f"x:{post_id}",
+        "handle": "AcmeHelp",
+        "ticket_id": ticket_id("x", "acme", conversation),
+        "at": "2026-11-22T09:07:00+00:00",
+    }
+    return {"brand_reply": {**reply, **over}}
+
+
+def test_a_brand_reply_stops_the_first_response_clock_without_counting_as_a_post():
+    s = stage()
+    tid = ticket_id("x", "acme", "100")
+    out = s.process(orjson.dumps([scored(1, "100"), brand_reply("100")]), "act", 0, 0, NOW)
+    assert out.posts == 1 and out.dead_posts == 0 and out.events == {"public_reply/applied": 1}
+    assert [c.change for c in out.changes] == ["created", "first_response"]
+    latest = Ticket.model_validate_json(out.tickets[-1].value)
+    assert latest.ticket_id == tid and latest.status == "responded"
+    assert latest.first_response_at == datetime(2026, 11, 22, 9, 7, tzinfo=UTC)
+
+    again = s.process(orjson.dumps([brand_reply("100", "901")]), "act", 0, 1, NOW)
+    assert again.events == {"public_reply/unchanged": 1} and again.changes == [] and again.tickets == []
+
+
+def test_brand_replies_with_no_ticket_are_counted_and_broken_ones_dead_lettered_not_double_counted():
+    s = stage()
+    frame = [brand_reply("555"), brand_reply("100", ticket_id="tkt_nope"), scored(1, "100")]
+    out = s.process(orjson.dumps(frame), "act", 0, 7, NOW)
+    assert out.posts == 1 and [c.change for c in out.changes] == ["created"]
+    assert out.events == {"public_reply/no_ticket": 1, "public_reply/invalid": 1}
+    assert out.dead_posts == 0  # triage already counted the reply as filtered: it is not a lost post
+    [dead] = out.dead_letters
+    assert orjson.loads(dead.value)["reason"].startswith("invalid brand reply: String should match pattern")

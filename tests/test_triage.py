@@ -6,6 +6,7 @@ import orjson
 
 from classifiers import load_scorer
 from stream.settings import Settings
+from stream.tickets import ticket_id, ticket_partition
 from stream.triage import TriageOutput, TriageStage
 from tests.factory import post
 
@@ -22,7 +23,13 @@ def triage(stage: TriageStage, frame: list[dict[str, object]]) -> TriageOutput:
 
 
 def forwarded_ids(out: TriageOutput) -> set[str]:
-    return {item["post"]["post_id"] for r in out.forward for item in orjson.loads(r.value)}
+    """The posts sent on to become tickets (not the brand's replies, which only stop a clock)."""
+    return {item["post"]["post_id"] for r in out.forward for item in orjson.loads(r.value) if "post" in item}
+
+
+def forwarded_replies(out: TriageOutput) -> list[dict[str, object]]:
+    items = [item for r in out.forward for item in orjson.loads(r.value)]
+    return [item["brand_reply"] for item in items if "brand_reply" in item]
 
 
 def brand_reply(post_id: int, handle: str) -> dict[str, object]:
@@ -70,3 +77,40 @@ def test_blank_brand_handles_are_ignored() -> None:
     assert settings.brand_handles == ["AcmeHelp"]
     out = triage(TriageStage(settings, SCORER), [brand_reply(2, ""), brand_reply(3, "acmehelp")])
     assert forwarded_ids(out) == {"2"}
+
+
+def in_thread(p: dict[str, object], root: str) -> dict[str, object]:
+    return {**p, "reply_to": root, "conversation_id": root}
+
+
+def test_a_brand_reply_in_a_thread_is_sent_on_as_that_tickets_first_response() -> None:
+    """Filtered (the brand needs no ticket) and accounted once, but the route stage learns of it, after the
+    customer's post it answers, on the partition that holds the thread's ticket."""
+    settings = Settings(partitions=4, brand_handles=["AcmeHelp"])
+    stage = TriageStage(settings, SCORER)
+    customer = post(10, "my refund is late and nobody answers, can you help?")
+    reply = {**in_thread(brand_reply(11, "AcmeHelp"), "10"), "ingested_at": "2026-11-22T10:05:00Z"}
+    out = triage(stage, [reply, customer])  # the reply first in the frame: still sent after the post
+
+    tid = ticket_id("x", "acme", "10")
+    assert forwarded_ids(out) == {"10"}
+    assert forwarded_replies(out) == [
+        {"post": "x:11", "handle": "AcmeHelp", "ticket_id": tid, "at": "2026-11-22T10:05:00+00:00"}
+    ]
+    [record] = [r for r in out.forward if r.partition == ticket_partition(tid, 4)]
+    assert [next(iter(item)) for item in orjson.loads(record.value)] == ["post", "brand_reply"]
+    assert out.outcomes["filtered"] == 1 and out.posts_in == 2
+    decision = next(d for d in out.audit if d["post"] == "x:11")
+    assert decision["outcome"] == "filtered" and decision["ticket_id"] == tid
+    assert decision["reason"].startswith("filtered: the brand's own post (@AcmeHelp); a reply in a ticket's")
+
+
+def test_brand_posts_that_answer_nobody_or_with_the_setting_off_are_only_filtered() -> None:
+    stage = TriageStage(Settings(partitions=1, brand_handles=["AcmeHelp"]), SCORER)
+    out = triage(stage, [brand_reply(20, "AcmeHelp")])  # an announcement, not a reply
+    assert out.forward == [] and out.outcomes["filtered"] == 1
+
+    off = Settings(partitions=1, brand_handles=["AcmeHelp"], public_reply_first_response=False)
+    out = triage(TriageStage(off, SCORER), [in_thread(brand_reply(21, "AcmeHelp"), "5")])
+    assert out.forward == [] and out.outcomes["filtered"] == 1
+    assert out.audit[0]["reason"] == "filtered: the brand's own post (@AcmeHelp)"
