@@ -51,6 +51,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return asyncio.run(run_pipeline(settings, args.sample, rate=args.rate, follow=args.follow))
     except KeyboardInterrupt:
         return 130
+    except asyncio.CancelledError:  # SIGTERM or SIGHUP: the broker and the worker were stopped
+        return 143
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:

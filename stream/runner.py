@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from stream.settings import Settings
 from stream.sources.generator import brand_account_handles
 from stream.topics import ensure_topics
 
-__all__ = ["SAMPLE_PATH", "WorkerProcess", "accounted", "read_jsonl", "run_pipeline"]
+__all__ = ["SAMPLE_PATH", "WorkerProcess", "accounted", "port_in_use", "read_jsonl", "run_pipeline"]
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "sample_posts.jsonl.gz"
 OUTCOMES = ("ticket", "filtered", "duplicate", "dead_letter")
@@ -205,6 +206,17 @@ async def _example_tickets(settings: Settings, n: int = 3) -> list[dict[str, Any
     return tickets[:n]
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (probed as the worker's web server binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 async def run_pipeline(
     settings: Settings,
     sample: Path = SAMPLE_PATH,
@@ -214,6 +226,40 @@ async def run_pipeline(
     echo: Callable[[str], None] = print,
 ) -> int:
     run_dir = settings.data_dir / "run"
+    if settings.web_port and port_in_use(settings.web_host, settings.web_port):
+        # A worker left running by an earlier run would answer our /metrics: the progress and summary
+        # would be its figures, not this run's. Refuse before starting anything.
+        echo(
+            f"triage run: {settings.web_host}:{settings.web_port} is already in use (perhaps a worker of an "
+            "earlier run): stop that process, or set TRIAGE_WEB_PORT to a free port"
+        )
+        return 2
+    # SIGTERM (timeout, systemd, a CI cancel) and SIGHUP stop the run like Ctrl-C: the finally below must
+    # run, or the broker and the worker (own sessions, so no signal reaches them) outlive it.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    stop_signals = (signal.SIGTERM, signal.SIGHUP)
+    if main is not None:
+        for sig in stop_signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(sig, main.cancel)
+    try:
+        return await _run(settings, sample, rate, follow, timeout, echo, run_dir)
+    finally:
+        for sig in stop_signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+async def _run(
+    settings: Settings,
+    sample: Path,
+    rate: float,
+    follow: bool,
+    timeout: float,
+    echo: Callable[[str], None],
+    run_dir: Path,
+) -> int:
     broker: EmbeddedBroker | None = None
     if not settings.kafka_bootstrap_servers:
         broker = EmbeddedBroker(log_path=run_dir / "broker.log").start()
@@ -305,6 +351,9 @@ async def run_pipeline(
                     )
                 )
                 prev_in, last = now_in, time.monotonic()
+            code = worker.process.returncode if worker.process is not None else None
+            echo(f"worker exited (code {code}); see {worker.log_path}")
+            return 1
         return 0
     finally:
         worker.stop()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -39,3 +43,75 @@ def test_triage_run_replays_a_sample_and_accounts_for_every_post(tmp_path: Path)
     answered = out.split("first responses", 1)[1].split()
     assert int(answered[0]) > 0 and answered[1:3] == ["tickets", "answered,"], answered[:6]
     assert all(orjson.loads(line) for line in lines)  # the sample itself is intact
+
+
+def _env(tmp_path: Path, web_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update({"TRIAGE_WEB_PORT": str(web_port), "TRIAGE_DATA_DIR": str(tmp_path / "var")})
+    return env
+
+
+def _small_sample(tmp_path: Path, n: int = 200) -> Path:
+    sample = tmp_path / "sample.jsonl"
+    sample.write_bytes(b"\n".join(gzip.decompress(SAMPLE_PATH.read_bytes()).splitlines()[:n]) + b"\n")
+    return sample
+
+
+def test_triage_run_refuses_a_metrics_port_that_is_taken(tmp_path: Path) -> None:
+    """A worker left from an earlier run would answer /metrics, and the summary would be its figures."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "stream", "run", "--sample", str(_small_sample(tmp_path))],
+            env=_env(tmp_path, port), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"127.0.0.1:{port} is already in use" in run.stdout and "TRIAGE_WEB_PORT" in run.stdout
+    assert "embedded Kafka broker" not in run.stdout  # refused before starting anything
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited, not yet reaped by init
+
+
+def test_sigterm_stops_triage_run_with_its_broker_and_worker(tmp_path: Path) -> None:
+    """timeout, systemd and CI cancels send SIGTERM: the broker and the worker (own sessions) go too."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stream", "run", "--sample", str(_small_sample(tmp_path)), "--follow"],
+        env=_env(tmp_path, free_port()), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("following:"):
+                break
+        out = "".join(lines)
+        assert "following:" in out, out[-2000:]
+        broker_pid = int(re.search(r"Tansu\) pid (\d+)", out).group(1))  # type: ignore[union-attr]
+        worker_pid = int(re.search(r"worker pid (\d+)", out).group(1))  # type: ignore[union-attr]
+        assert not _gone(broker_pid) and not _gone(worker_pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (_gone(broker_pid) and _gone(worker_pid)):
+        time.sleep(0.2)
+    left = [pid for pid in (broker_pid, worker_pid) if not _gone(pid)]
+    for pid in left:  # don't leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"left running after SIGTERM: {left}"
