@@ -26,8 +26,8 @@ async def restore_windows(settings: Settings, windows: Mapping[int, DedupeWindow
     if not tps:
         return restored
     consumer = AIOKafkaConsumer(**settings.reader_kwargs(fetch_max_wait_ms=500))
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a start that fails (broker down) must still stop the client
         consumer.assign(list(tps))
         ends = await consumer.end_offsets(list(tps))
         await consumer.seek_to_beginning(*tps)

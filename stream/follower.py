@@ -51,8 +51,8 @@ class TopicFollower:
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(**self.settings.reader_kwargs(fetch_max_wait_ms=200))
-        await consumer.start()
         try:
+            await consumer.start()  # inside: a start that fails (broker down) must still stop the client
             await consumer.topics()  # partitions_for_topic only answers from metadata already fetched
             parts = consumer.partitions_for_topic(self.topic)
             if not parts:

@@ -22,9 +22,13 @@ class LagMonitor:
 
     async def start(self) -> None:
         self._admin = AIOKafkaAdminClient(**self.settings.aiokafka_kwargs())
-        await self._admin.start()
         self._consumer = AIOKafkaConsumer(**self.settings.reader_kwargs())
-        await self._consumer.start()
+        try:
+            await self._admin.start()
+            await self._consumer.start()
+        except BaseException:  # a start that fails (broker down) must still close both clients
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         if self._consumer is not None:

@@ -27,8 +27,8 @@ async def read_range(
         return
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(**settings.reader_kwargs())
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a start that fails (broker down) must still stop the client
         consumer.assign([tp])
         consumer.seek(tp, start)
         loop = asyncio.get_running_loop()

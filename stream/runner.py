@@ -194,9 +194,9 @@ async def _example_tickets(settings: Settings, n: int = 3) -> list[dict[str, Any
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    await consumer.start()
     tickets: list[dict[str, Any]] = []
     try:
+        await consumer.start()
         batches = await consumer.getmany(timeout_ms=2000, max_records=20000)
         for records in batches.values():
             tickets.extend(orjson.loads(r.value) for r in records if r.value)
