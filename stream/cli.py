@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from stream import logrepeat
 from stream.documents import problems
 from stream.settings import Settings
 
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logrepeat.install(logging.getLogger().handlers, logrepeat.repeat_window_s())  # Kafka outage spam
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

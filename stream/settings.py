@@ -199,6 +199,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Worker log level."
     )
+    log_repeat_window_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="The same log line (logger, level, message) is written once per this many seconds, then "
+        "with a count of the repeats held back: a Kafka client whose broker is down repeats itself about "
+        "150 times a second. 0: write every line.",
+    )
 
     # --- Sources (stream/sources) --------------------------------------------------------------------
     # Lists are JSON in the environment, e.g. TRIAGE_BRAND_KEYWORDS='["acme", "acme air"]'.

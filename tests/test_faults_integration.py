@@ -22,9 +22,11 @@ from typing import Any
 import orjson
 import pytest
 
+from stream.broker import EmbeddedBroker, free_port
 from stream.lag import LagMonitor
 from stream.producer import PostProducer
 from stream.promtext import scrape
+from stream.runner import WorkerProcess
 from stream.settings import Settings
 from stream.sources.generator import FirehoseGenerator
 from tests.conftest import read_topic
@@ -240,3 +242,32 @@ async def test_a_source_restarted_mid_stream_leaves_no_gap(
         assert repeats == 0
     else:
         assert repeats <= 2 * 200  # at most what was in flight past the last checkpoint
+
+
+async def test_a_worker_whose_broker_is_gone_keeps_its_log_readable(tmp_path):
+    """Kafka down: the client retries without end and says so. The log holds each distinct line about once
+    per window (TRIAGE_LOG_REPEAT_WINDOW_S), not hundreds a second (measured without the filter: 944 of one
+    line in 12 s)."""
+    own = EmbeddedBroker(log_path=tmp_path / "broker.log").start()  # this one is killed: not the shared one
+    try:
+        s = Settings(
+            kafka_bootstrap_servers=own.bootstrap_servers, partitions=2, web_port=free_port(),
+            data_dir=tmp_path / "data",
+        )  # fmt: skip
+        worker = WorkerProcess(s, tmp_path / "worker.log", extra_env={"TRIAGE_LOG_REPEAT_WINDOW_S": "30"})
+        worker.start()
+        await worker.wait_ready()
+        await worker.wait_assigned(s.topics.raw, s.partitions)
+        before = len((tmp_path / "worker.log").read_text().splitlines())
+        own.stop()
+        await asyncio.sleep(12)
+        assert worker.alive()
+        outage = (tmp_path / "worker.log").read_text().splitlines()[before:]
+        errors = collections.Counter(line.split("[ERROR] ", 1)[1] for line in outage if "[ERROR] " in line)
+        assert errors, "the outage should be logged"
+        assert max(errors.values()) <= 2, errors.most_common(3)  # one per 30 s window (+1 at the edge)
+        assert len(outage) < 400, f"{len(outage)} lines in 12 s"
+    finally:
+        own.stop()
+        if "worker" in locals():
+            worker.stop(timeout=5)  # with its broker gone it does not finish a clean stop: SIGKILL after 5 s

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from stream import logrepeat
 from stream.settings import Settings
 from stream.sources.base import ConfigError, Source
 from stream.sources.sink import JsonlSink, PostSink
@@ -283,6 +284,7 @@ def register(subparsers: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logrepeat.install(logging.getLogger().handlers, logrepeat.repeat_window_s())  # Kafka outage spam
     parser = argparse.ArgumentParser(prog="triage")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
