@@ -122,8 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logrepeat.install(logging.getLogger().handlers, logrepeat.repeat_window_s())  # Kafka outage spam
+    logrepeat.basic_config(logging.WARNING)  # a Kafka client in an outage repeats itself: held back
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

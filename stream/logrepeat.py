@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-__all__ = ["RepeatFilter", "install", "repeat_window_s"]
+__all__ = ["RepeatFilter", "basic_config", "install", "repeat_window_s"]
 
 _Key = tuple[str, int, str]
 
@@ -89,3 +89,12 @@ def repeat_window_s() -> float:
         return Settings().log_repeat_window_s
     except Exception:
         return float(Settings.model_fields["log_repeat_window_s"].default)
+
+
+def basic_config(level: int, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:
+    """``logging.basicConfig`` for a command line, with repeats held back on the handler it creates. Handlers
+    that were there before (an embedding program's, a test runner's) are left as they are."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    logging.basicConfig(level=level, format=fmt)
+    install([h for h in root.handlers if h not in before], repeat_window_s())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from stream.logrepeat import RepeatFilter, install
+from stream.logrepeat import RepeatFilter, basic_config, install
 
 
 class Clock:
@@ -64,3 +64,20 @@ def test_each_handler_gets_its_own_filter_and_sees_every_first_line() -> None:
     r = record("broker down")
     assert a.filter(r) and b.filter(r)  # one record, two handlers: both write it
     assert not a.filter(record("broker down"))
+
+
+def test_a_command_line_filters_only_the_handler_it_creates() -> None:
+    """Called in-process (tests, an embedding program), it must not change handlers it did not make."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    theirs = logging.Handler()
+    try:
+        root.handlers = [theirs]
+        basic_config(logging.INFO)  # basicConfig adds nothing when the root already has a handler
+        assert root.handlers == [theirs] and theirs.filters == []
+        root.handlers = []
+        basic_config(logging.INFO)
+        [ours] = root.handlers
+        assert [type(f) for f in ours.filters] == [RepeatFilter]
+    finally:
+        root.handlers, root.level = saved, level

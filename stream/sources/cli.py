@@ -283,8 +283,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logrepeat.install(logging.getLogger().handlers, logrepeat.repeat_window_s())  # Kafka outage spam
+    logrepeat.basic_config(logging.INFO)  # a Kafka client in an outage repeats itself: held back
     parser = argparse.ArgumentParser(prog="triage")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
