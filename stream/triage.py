@@ -151,9 +151,9 @@ class TriageStage:
                 else None
             )
             if kind is None:
-                if self.own_handles and post.author.handle.lstrip("@").lower() in self.own_handles:
+                handle = post.author.handle.lstrip("@")
+                if self.own_handles and handle.lower() in self.own_handles:
                     out.outcomes[Outcome.FILTERED] += 1
-                    handle = post.author.handle.lstrip("@")
                     why = f"filtered: the brand's own post (@{handle})"
                     tid = None
                     if cfg.public_reply_first_response and post.reply_to is not None:

@@ -26,8 +26,7 @@ def test_triage_run_replays_a_sample_and_accounts_for_every_post(tmp_path: Path)
     lines = gzip.decompress(SAMPLE_PATH.read_bytes()).splitlines()[:800]
     sample = tmp_path / "sample.jsonl"
     sample.write_bytes(b"\n".join(lines) + b"\n" + b'{"not": "a post"\n')  # and one broken line
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    env.update({"TRIAGE_WEB_PORT": str(free_port()), "TRIAGE_DATA_DIR": str(tmp_path / "var")})
+    env = _env(tmp_path, free_port())
     env["TRIAGE_BRAND_HANDLES"] = orjson.dumps(brand_account_handles()).decode()  # as for the whole sample
     run = subprocess.run(
         [sys.executable, "-m", "stream", "run", "--sample", str(sample), "--rate", "400"],
