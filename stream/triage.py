@@ -161,7 +161,7 @@ class TriageStage:
                         at = post.ingested_at.isoformat() if post.ingested_at is not None else _iso(now)
                         reply = {"post": post.key, "handle": handle, "ticket_id": tid, "at": at}
                         replies.append((ticket_partition(tid, cfg.partitions), {"brand_reply": reply}))
-                        why += "; a reply in a ticket's thread: its first response, if the ticket is open"
+                        why += "; a reply in a ticket's thread: its first response if still unanswered"
                     out.audit.append(self._decision(post.key, Outcome.FILTERED, why, now, tid))
                     continue
                 fresh.append(post)
