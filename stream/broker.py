@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from stream.process import stop_process
+from stream.reaper import guard, release
 
 __all__ = ["BrokerError", "EmbeddedBroker", "free_port"]
 
@@ -38,6 +39,7 @@ class EmbeddedBroker:
         self.port = port or free_port(host)
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._reaper: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -85,6 +87,7 @@ class EmbeddedBroker:
         )
         if log_file is not None:
             log_file.close()
+        self._reaper = guard(self.process)  # stops the broker if this process is killed without stopping it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -98,6 +101,8 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.process = self.process, None
         stop_process(proc, timeout)
+        reaper, self._reaper = self._reaper, None
+        release(reaper)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -27,6 +27,7 @@ from stream.broker import EmbeddedBroker, free_port
 from stream.process import stop_process
 from stream.producer import PostProducer
 from stream.promtext import Scrape, histogram_quantile, scrape
+from stream.reaper import guard, release
 from stream.settings import Settings
 from stream.sources.generator import brand_account_handles
 from stream.topics import ensure_topics
@@ -60,6 +61,7 @@ class WorkerProcess:
         self.web_port = settings.web_port or free_port()
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
+        self._reaper: subprocess.Popen[bytes] | None = None
 
     @property
     def metrics_url(self) -> str:
@@ -87,6 +89,7 @@ class WorkerProcess:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        self._reaper = guard(self.process)  # stops the worker if this process is killed without stopping it
         return self
 
     def alive(self) -> bool:
@@ -97,10 +100,14 @@ class WorkerProcess:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
+        reaper, self._reaper = self._reaper, None
+        release(reaper)
 
     def stop(self, timeout: float = 20.0) -> None:
         proc, self.process = self.process, None
         stop_process(proc, timeout)
+        reaper, self._reaper = self._reaper, None
+        release(reaper)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

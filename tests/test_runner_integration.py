@@ -79,8 +79,10 @@ def _gone(pid: int) -> bool:
     return state == "Z"  # exited, not yet reaped by init
 
 
-def test_sigterm_stops_triage_run_with_its_broker_and_worker(tmp_path: Path) -> None:
-    """timeout, systemd and CI cancels send SIGTERM: the broker and the worker (own sessions) go too."""
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_stopped_triage_run_takes_its_broker_and_worker_with_it(tmp_path: Path, stop: int) -> None:
+    """timeout, systemd and CI cancels send SIGTERM; the OOM killer and `kill -9` send SIGKILL, after which
+    nothing in `triage run` runs: its reapers stop the broker and the worker (own sessions) then."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "stream", "run", "--sample", str(_small_sample(tmp_path)), "--follow"],
         env=_env(tmp_path, free_port()), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -101,16 +103,16 @@ def test_sigterm_stops_triage_run_with_its_broker_and_worker(tmp_path: Path) -> 
         broker_pid = int(re.search(r"Tansu\) pid (\d+)", out).group(1))  # type: ignore[union-attr]
         worker_pid = int(re.search(r"worker pid (\d+)", out).group(1))  # type: ignore[union-attr]
         assert not _gone(broker_pid) and not _gone(worker_pid)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 143
+        proc.send_signal(stop)
+        assert proc.wait(timeout=60) == (143 if stop == signal.SIGTERM else -signal.SIGKILL)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # after SIGKILL: a poll, then the worker's stop (10 s grace at most)
     while time.monotonic() < deadline and not (_gone(broker_pid) and _gone(worker_pid)):
         time.sleep(0.2)
     left = [pid for pid in (broker_pid, worker_pid) if not _gone(pid)]
     for pid in left:  # don't leave them to the next test
         os.kill(pid, signal.SIGKILL)
-    assert not left, f"left running after SIGTERM: {left}"
+    assert not left, f"left running after {signal.Signals(stop).name}: {left}"
