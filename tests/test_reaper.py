@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +11,7 @@ import pytest
 
 from stream.process import stop_process
 from stream.reaper import guard, release, start_time, watch
+from tests.procs import gone, wait_gone
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -28,24 +27,6 @@ _SLEEPER = "import time; time.sleep(120)"
 _STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
 
 
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"  # exited, not yet collected by init
-
-
-def _wait_gone(pids: list[int], timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(_gone(p) for p in pids):
-        time.sleep(0.1)
-    left = [p for p in pids if not _gone(p)]
-    for p in left:  # never leave them to the next test
-        os.kill(p, signal.SIGKILL)
-    return left
-
-
 def _killed_parent(child_code: str, grace: float) -> tuple[int, int]:
     parent = subprocess.Popen(
         [sys.executable, "-c", _PARENT, child_code, str(grace)], stdout=subprocess.PIPE, text=True
@@ -53,7 +34,7 @@ def _killed_parent(child_code: str, grace: float) -> tuple[int, int]:
     assert parent.stdout is not None
     child, reaper = (int(x) for x in parent.stdout.readline().split())
     time.sleep(1.0)  # two polls: the reaper must not act while the parent lives
-    assert not _gone(child)
+    assert not gone(child)
     parent.kill()
     parent.wait(10)
     return child, reaper
@@ -61,14 +42,14 @@ def _killed_parent(child_code: str, grace: float) -> tuple[int, int]:
 
 def test_a_sigkilled_parents_child_is_stopped() -> None:
     child, reaper = _killed_parent(_SLEEPER, grace=5.0)
-    assert _wait_gone([child, reaper], timeout=5.0) == []
+    assert wait_gone([child, reaper], timeout=5.0) == []
 
 
 def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
     child, reaper = _killed_parent(_STUBBORN, grace=1.0)
     time.sleep(0.6)
-    assert not _gone(child)  # SIGTERM was sent and ignored; the grace period is still running
-    assert _wait_gone([child, reaper], timeout=5.0) == []
+    assert not gone(child)  # SIGTERM was sent and ignored; the grace period is still running
+    assert wait_gone([child, reaper], timeout=5.0) == []
 
 
 def test_a_child_its_parent_stops_is_left_to_the_parent_and_the_reaper_exits() -> None:

@@ -18,6 +18,7 @@ import pytest
 from stream.broker import free_port
 from stream.runner import SAMPLE_PATH
 from stream.sources.generator import brand_account_handles
+from tests.procs import gone, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -71,14 +72,6 @@ def test_triage_run_refuses_a_metrics_port_that_is_taken(tmp_path: Path) -> None
     assert "embedded Kafka broker" not in run.stdout  # refused before starting anything
 
 
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"  # exited, not yet reaped by init
-
-
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_a_stopped_triage_run_takes_its_broker_and_worker_with_it(tmp_path: Path, stop: int) -> None:
     """timeout, systemd and CI cancels send SIGTERM; the OOM killer and `kill -9` send SIGKILL, after which
@@ -102,17 +95,13 @@ def test_a_stopped_triage_run_takes_its_broker_and_worker_with_it(tmp_path: Path
         assert "following:" in out, out[-2000:]
         broker_pid = int(re.search(r"Tansu\) pid (\d+)", out).group(1))  # type: ignore[union-attr]
         worker_pid = int(re.search(r"worker pid (\d+)", out).group(1))  # type: ignore[union-attr]
-        assert not _gone(broker_pid) and not _gone(worker_pid)
+        assert not gone(broker_pid) and not gone(worker_pid)
         proc.send_signal(stop)
         assert proc.wait(timeout=60) == (143 if stop == signal.SIGTERM else -signal.SIGKILL)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    deadline = time.monotonic() + 30  # after SIGKILL: a poll, then the worker's stop (10 s grace at most)
-    while time.monotonic() < deadline and not (_gone(broker_pid) and _gone(worker_pid)):
-        time.sleep(0.2)
-    left = [pid for pid in (broker_pid, worker_pid) if not _gone(pid)]
-    for pid in left:  # don't leave them to the next test
-        os.kill(pid, signal.SIGKILL)
+    # after SIGKILL: a poll, then the worker's stop (10 s grace at most)
+    left = wait_gone([broker_pid, worker_pid], timeout=30)
     assert not left, f"left running after {signal.Signals(stop).name}: {left}"
