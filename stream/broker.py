@@ -91,6 +91,8 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                release(self._reaper)  # it saw the broker exit; collect it
+                self._reaper = None
                 raise BrokerError(f"embedded broker exited with code {self.process.returncode} at start")
             with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
                 return self

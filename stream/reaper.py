@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["guard", "release", "start_time"]
+__all__ = ["POLL_S", "guard", "release", "start_time", "watch"]
 
 POLL_S = 0.5
 
