@@ -24,11 +24,11 @@ import sys
 import tarfile
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from classifiers import load_scorer
 from classifiers.base import SENTIMENT_LABELS
+from classifiers.evaluate import classification_report, predict_task
 
 __all__ = ["SETS", "fetch_sdist", "label_of", "read_sets"]
 
@@ -92,9 +92,15 @@ def read_sets(sdist: Path) -> dict[str, tuple[list[str], list[str]]]:
     return out
 
 
-def _recalls(truth: list[str], pred: list[str]) -> dict[str, float]:
-    t, p = np.asarray(truth), np.asarray(pred)
-    return {c: round(float((p[t == c] == c).mean()), 4) for c in SENTIMENT_LABELS if (t == c).any()}
+def _summary(truth: list[str], pred: list[str]) -> dict[str, Any]:
+    """The ``triage evaluate`` figures that matter here (same code, so the numbers mean the same)."""
+    rep = classification_report(truth, pred, SENTIMENT_LABELS)
+    return {
+        "macro_recall": rep["macro_recall"],
+        "macro_f1": rep["macro_f1"],
+        "accuracy": rep["accuracy"],
+        "recall": {c: rep["per_class"][c]["recall"] for c in SENTIMENT_LABELS},
+    }
 
 
 def _vader(texts: list[str]) -> list[str]:
@@ -116,20 +122,18 @@ def main() -> None:
     scorer = load_scorer(args.model)
     rows = {}
     for name, (texts, labels) in sets.items():
-        proba = np.asarray(scorer.score(texts).sentiment_proba)
-        pred = [SENTIMENT_LABELS[i] for i in proba.argmax(axis=1)]
-        model_r, vader_r = _recalls(labels, pred), _recalls(labels, _vader(texts))
+        pred = predict_task("sentiment", scorer.score(texts))
+        model, vader = _summary(labels, pred), _summary(labels, _vader(texts))
         rows[name] = {
             "n": len(texts),
             "class_counts": {c: labels.count(c) for c in SENTIMENT_LABELS},
-            "model_macro_recall": round(float(np.mean(list(model_r.values()))), 4),
-            "model_recall": model_r,
-            "vader_macro_recall": round(float(np.mean(list(vader_r.values()))), 4),
-            "vader_recall": vader_r,
+            "model": model,
+            "vader": vader,
         }
-        r = rows[name]
-        model_mr, vader_mr = r["model_macro_recall"], r["vader_macro_recall"]
-        print(f"{name:15s} n={r['n']:6d}  macro-recall: model {model_mr:.4f}  VADER {vader_mr:.4f}")
+        print(
+            f"{name:15s} n={len(texts):6d}  macro-recall: model {model['macro_recall']:.4f}"
+            f"  VADER {vader['macro_recall']:.4f}"
+        )
     result = {
         "benchmark": "public_sentiment",
         "source": f"{SDIST} (sha256 {SDIST_SHA256}), additional_resources/hutto_ICWSM_2014",
