@@ -30,12 +30,14 @@ from classifiers import load_scorer
 from classifiers.base import SENTIMENT_LABELS
 from classifiers.evaluate import classification_report, predict_task
 
-__all__ = ["SETS", "fetch_sdist", "label_of", "read_sets"]
+__all__ = ["PAPER_ARCHIVE", "SDIST", "SETS", "fetch_sdist", "label_of", "read_sets"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "var" / "public-data"
 RESULTS = Path(__file__).resolve().parent / "results" / "public_sentiment.json"
-SDIST = "vaderSentiment-3.3.2.tar.gz"
+VERSION = "3.3.2"
+SDIST = f"vaderSentiment-{VERSION}.tar.gz"
+PAPER_ARCHIVE = f"vaderSentiment-{VERSION}/additional_resources/hutto_ICWSM_2014.tar.gz"
 SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 SETS = {
     "tweets": "tweets_GroundTruth.txt",
@@ -61,7 +63,7 @@ def fetch_sdist(cache: Path = CACHE) -> Path:
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-               "--dest", str(cache), "vaderSentiment==3.3.2"]  # fmt: skip
+               "--dest", str(cache), f"vaderSentiment=={VERSION}"]  # fmt: skip
         subprocess.run(cmd, check=True)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SDIST_SHA256:
@@ -72,7 +74,7 @@ def fetch_sdist(cache: Path = CACHE) -> Path:
 def read_sets(sdist: Path) -> dict[str, tuple[list[str], list[str]]]:
     """Set name -> (texts, labels), read from the paper's archive inside the sdist."""
     with tarfile.open(sdist) as outer:
-        member = outer.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz")
+        member = outer.extractfile(PAPER_ARCHIVE)
         if member is None:
             raise SystemExit(f"{sdist}: the paper's archive is missing")
         inner_bytes = member.read()
@@ -136,7 +138,7 @@ def main() -> None:
         )
     result = {
         "benchmark": "public_sentiment",
-        "source": f"{SDIST} (sha256 {SDIST_SHA256}), additional_resources/hutto_ICWSM_2014",
+        "source": f"{SDIST} (sha256 {SDIST_SHA256}), {PAPER_ARCHIVE}",
         "labels": f"mean rating >= {NEUTRAL_BAND} positive, <= -{NEUTRAL_BAND} negative, else neutral",
         "model_version": scorer.version,
         "model_dir": args.model or "default",

@@ -12,9 +12,9 @@ import pytest
 from benchmarks import public_sentiment as ps
 
 
-def _tar_bytes(files: dict[str, bytes], gz: bool = True) -> bytes:
+def _tar_gz(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tar:
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -25,9 +25,9 @@ def _tar_bytes(files: dict[str, bytes], gz: bool = True) -> bytes:
 def _sdist(tmp_path: Path, tweets: bytes) -> Path:
     inner = {f"hutto_ICWSM_2014/{f}": b"1\t0.0\tfiller\r\n" for f in ps.SETS.values()}
     inner[f"hutto_ICWSM_2014/{ps.SETS['tweets']}"] = tweets
-    outer = {"vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz": _tar_bytes(inner)}
+    outer = {ps.PAPER_ARCHIVE: _tar_gz(inner)}
     path = tmp_path / ps.SDIST
-    path.write_bytes(_tar_bytes(outer))
+    path.write_bytes(_tar_gz(outer))
     return path
 
 
