@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,16 @@ from stream.settings import Settings
 from stream.sources.generator import brand_account_handles
 from stream.topics import ensure_topics
 
-__all__ = ["SAMPLE_PATH", "WorkerProcess", "accounted", "port_in_use", "read_jsonl", "run_pipeline"]
+__all__ = [
+    "SAMPLE_PATH",
+    "WorkerProcess",
+    "accounted",
+    "most_urgent",
+    "port_in_use",
+    "read_jsonl",
+    "run_pipeline",
+    "summary",
+]
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "sample_posts.jsonl.gz"
 OUTCOMES = ("ticket", "filtered", "duplicate", "dead_letter")
@@ -174,13 +183,16 @@ def summary(s: Scrape, elapsed: float, sent: int) -> str:
         lines.append(
             "duplicates by kind         " + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(dup.items()))
         )
-    lines.append("tickets by queue")
-    for queue, n in sorted(
-        s.by_label("triage_tickets_emitted_total", "queue").items(), key=lambda kv: -kv[1]
-    ):
-        lines.append(f"  {queue:<24} {n:>8,.0f}")
-    prio = s.by_label("triage_tickets_emitted_total", "priority")
-    lines.append("tickets by priority        " + ", ".join(f"P{k} {v:,.0f}" for k, v in sorted(prio.items())))
+    # The tickets topic holds every version of a ticket (it is written again when a post joins its thread
+    # or its state changes), so tickets are counted from the route stage's ticket metrics, not records.
+    opened = s.by_label("triage_tickets_created_total", "queue")
+    open_now = s.by_label("triage_backlog_tickets", "queue")
+    lines.append(f"tickets by queue           {'opened':>8} {'open now':>9}")
+    for queue in sorted(set(opened) | set(open_now), key=lambda q: (-opened.get(q, 0.0), q)):
+        lines.append(f"  {queue:<24} {opened.get(queue, 0.0):>8,.0f} {open_now.get(queue, 0.0):>9,.0f}")
+    prio = {k: v for k, v in s.by_label("triage_backlog_tickets", "priority").items() if v}
+    lines.append("open tickets by priority   " + ", ".join(f"P{k} {v:,.0f}" for k, v in sorted(prio.items())))
+    lines.append(f"ticket records written     {s.value('triage_tickets_emitted_total'):,.0f} (every version)")
     q = [(_latency(s, x), x) for x in (0.5, 0.95, 0.99)]
     lines.append(
         "ingest->ticket latency     " + ", ".join(f"p{int(x * 100)} {v:.3f}s" for v, x in q if v is not None)
@@ -204,13 +216,33 @@ async def _example_tickets(settings: Settings, n: int = 3) -> list[dict[str, Any
     tickets: list[dict[str, Any]] = []
     try:
         await consumer.start()
-        batches = await consumer.getmany(timeout_ms=2000, max_records=20000)
-        for records in batches.values():
-            tickets.extend(orjson.loads(r.value) for r in records if r.value)
+        # Read to the end of every partition: one fetch stops at a size limit, and the current version of a
+        # ticket is its last record.
+        end: dict[Any, int] = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                tickets.extend(orjson.loads(r.value) for r in records if r.value)
+            parts = consumer.assignment()
+            if parts and not end:
+                end = await consumer.end_offsets(list(parts))
+            if end and all([await consumer.position(tp) >= off for tp, off in end.items()]):
+                break
     finally:
         await consumer.stop()
-    tickets.sort(key=lambda t: (t["priority"], -t["scores"]["clout"]))
-    return tickets[:n]
+    return most_urgent(tickets, n)
+
+
+def most_urgent(records: Iterable[dict[str, Any]], n: int = 3) -> list[dict[str, Any]]:
+    """The ``n`` most urgent unresolved tickets, each once, as last written.
+
+    ``records`` are ticket records in partition order: a ticket's versions share its partition (keyed by
+    ticket id), so the last one seen is the current one.
+    """
+    latest = {t["ticket_id"]: t for t in records}
+    live = [t for t in latest.values() if t.get("status") != "resolved"]
+    return sorted(live, key=lambda t: (t["priority"], -t["scores"]["clout"]))[:n]
 
 
 def port_in_use(host: str, port: int) -> bool:
