@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.broker import EmbeddedBroker, free_port
 from stream.process import stop_process
@@ -191,7 +191,8 @@ def summary(s: Scrape, elapsed: float, sent: int) -> str:
     for queue in sorted(set(opened) | set(open_now), key=lambda q: (-opened.get(q, 0.0), q)):
         lines.append(f"  {queue:<24} {opened.get(queue, 0.0):>8,.0f} {open_now.get(queue, 0.0):>9,.0f}")
     prio = {k: v for k, v in s.by_label("triage_backlog_tickets", "priority").items() if v}
-    lines.append("open tickets by priority   " + ", ".join(f"P{k} {v:,.0f}" for k, v in sorted(prio.items())))
+    by_prio = ", ".join(f"P{k} {v:,.0f}" for k, v in sorted(prio.items())) or "none"
+    lines.append(f"open tickets by priority   {by_prio}")
     lines.append(f"ticket records written     {s.value('triage_tickets_emitted_total'):,.0f} (every version)")
     q = [(_latency(s, x), x) for x in (0.5, 0.95, 0.99)]
     lines.append(
@@ -218,7 +219,7 @@ async def _example_tickets(settings: Settings, n: int = 3) -> list[dict[str, Any
         await consumer.start()
         # Read to the end of every partition: one fetch stops at a size limit, and the current version of a
         # ticket is its last record.
-        end: dict[Any, int] = {}
+        end: dict[TopicPartition, int] = {}
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)

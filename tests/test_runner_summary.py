@@ -71,3 +71,10 @@ def test_summary_counts_tickets_opened_and_open_now_not_records() -> None:
     assert "ticket records written     7 (every version)" in lines
     accounted = next(line for line in lines if "accounted for" in line)
     assert accounted.split()[-2:] == ["10", "OK"]
+
+
+def test_summary_says_none_when_no_ticket_is_open() -> None:
+    lines = summary(
+        Scrape("# TYPE triage_posts_in_total counter\ntriage_posts_in_total 0.0\n"), 1.0, 0
+    ).splitlines()
+    assert "open tickets by priority   none" in lines
