@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.broker import EmbeddedBroker, free_port
 from stream.producer import PostProducer
 from stream.promtext import Scrape, scrape
 from stream.runner import WorkerProcess, accounted
 from stream.settings import Settings
-from stream.topics import ensure_topics
+from stream.topics import ensure_topics, read_topic
 
 _ids = itertools.count()
 
@@ -88,34 +87,6 @@ async def wait_accounted(worker: WorkerProcess, expected_in: int, timeout: float
             return s
         await asyncio.sleep(0.3)
     raise AssertionError(f"not drained in {timeout}s: in/out {accounted(s)}, expected {expected_in}")
-
-
-async def read_topic(settings: Settings, topic: str, idle_s: float = 1.5) -> list[Any]:
-    """Every record of ``topic`` up to its end offsets as of the call: complete however slow the broker is
-    (waiting for an idle gap could stop early on a loaded machine). ``idle_s`` bounds one empty fetch."""
-    consumer = AIOKafkaConsumer(
-        **settings.aiokafka_kwargs(), group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        todo = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + 120
-        while todo and time.monotonic() < deadline:
-            batch = await consumer.getmany(*todo, timeout_ms=int(idle_s * 1000), max_records=50_000)
-            for recs in batch.values():
-                records.extend(recs)
-            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
-        if todo:
-            raise AssertionError(f"could not read {topic} to its end within 120 s")
-    finally:
-        await consumer.stop()
-    return records
 
 
 @pytest.fixture
