@@ -50,7 +50,7 @@ schemas: install
 ## Benchmark harness (issue 7; never part of `make test`): ~35 min; ARGS=--quick for a smoke run of a few minutes.
 ## SIGKILL fault drills (not in `make test`: see issue 8 in README "Reliability").
 faults: install
-	$(BIN)/python -m pytest -q tests/test_faults_integration.py $(ARGS)
+	$(BIN)/python -m pytest -q tests/worker/test_faults_integration.py $(ARGS)
 
 bench: install
 	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,bench]'

@@ -1,12 +1,13 @@
 """Memory of the dedupe window with 10 million distinct posts inside it, two ways.
 
-1. In process: a bare :class:`stream.dedupe.DedupeWindow` filled with the keys of N posts (``add``, the
-   restore path), spread over the window; reports the window's own bytes and the process's peak RSS.
+1. In process: a bare :class:`stream.pipeline.dedupe.DedupeWindow` filled with the keys of N posts (``add``,
+   the restore path), spread over the window; reports the window's own bytes and the process's peak RSS.
 2. A real worker: the dedupe-changelog topic is filled with the binary deltas a worker would have written
-   for N distinct posts within the window (:func:`stream.dedupe.encode_delta`, ~1,500 keys a delta, times
-   spread over the last hour), then a real ``triage worker`` is started and sent a few frames on every
-   partition, which makes it restore all of it (``stream.dedupe_state.restore_window``) before processing;
-   reports the worker's peak RSS (VmHWM), its RSS before and after, and its ``triage_dedupe_*`` gauges.
+   for N distinct posts within the window (:func:`stream.pipeline.dedupe.encode_delta`, ~1,500 keys a delta,
+   times spread over the last hour), then a real ``triage worker`` is started and sent a few frames on every
+   partition, which makes it restore all of it (``stream.worker.dedupe_restore.restore_window``) before
+   processing; reports the worker's peak RSS (VmHWM), its RSS before and after, and its ``triage_dedupe_*``
+   gauges.
 
 Pushing 10M posts through scoring would take hours here; the state a worker holds after restoring is the
 same state it would hold after processing them, which is what this measures. Keys are random 64-bit
@@ -30,9 +31,9 @@ import orjson
 
 from benchmarks.procs import Env
 from benchmarks.procstats import memory
-from stream.dedupe import DedupeWindow, encode_delta
-from stream.runner import accounted
-from stream.sink import BatchSink, OutRecord
+from stream.kafka.batch_sink import BatchSink, OutRecord
+from stream.local.run import accounted
+from stream.pipeline.dedupe import DedupeWindow, encode_delta
 
 __all__ = ["in_process", "worker_restore"]
 

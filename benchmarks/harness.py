@@ -49,8 +49,8 @@ from benchmarks import dedupe_memory, hotspots
 from benchmarks.procs import Env, Proc
 from benchmarks.procstats import ProcWatch
 from benchmarks.tap import TicketTap, quantiles
-from stream.promtext import Scrape
-from stream.runner import OUTCOMES, accounted
+from stream.local.promtext import Scrape
+from stream.local.run import OUTCOMES, accounted
 
 __all__ = ["Plan", "main"]
 

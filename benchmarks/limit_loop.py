@@ -2,7 +2,7 @@
 
 Why: it separates what the pipeline's own work costs (parsing, validation, dedupe, scoring, routing,
 ticket building, the batched producing) from what Faust adds per record (events, sensors, flow control,
-acks). It reuses :class:`stream.runtime.PipelineRuntime` as is: the same ``handle_raw`` /
+acks). It reuses :class:`stream.worker.runtime.PipelineRuntime` as is: the same ``handle_raw`` /
 ``handle_actionable`` with the same pure stages, the same coalescing sink, the same metrics; the same
 topics (raw -> actionable -> tickets, audit, dedupe changelog) and the same at-least-once rule (an offset is
 committed only once the outputs of its record are stored). Only the consumer loop is hand-written:
@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import start_http_server
 
-from stream.runtime import Delivery, PipelineRuntime
 from stream.settings import Settings
+from stream.worker.runtime import Delivery, PipelineRuntime
 
 __all__ = ["run_limit_loop"]
 

@@ -21,12 +21,12 @@ from prometheus_client import start_http_server
 
 from classifiers import load_scorer
 from schemas.events import Outcome
-from stream.metrics import Metrics
-from stream.routing import Router, load_rules
+from stream.pipeline.triage import TriageStage
 from stream.settings import Settings
-from stream.ticketing import TicketingStage
-from stream.transport import TriageApp
-from stream.triage import TriageStage
+from stream.tickets.routing import Router, load_rules
+from stream.tickets.stage import TicketingStage
+from stream.worker.metrics import Metrics
+from stream.worker.transport import TriageApp
 
 __all__ = ["create_naive_app"]
 

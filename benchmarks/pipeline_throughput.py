@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stream.broker import EmbeddedBroker, free_port
-from stream.producer import PostProducer
-from stream.promtext import histogram_quantile, scrape
-from stream.runner import WorkerProcess, accounted
+from stream.kafka.topics import ensure_topics
+from stream.local.broker import EmbeddedBroker, free_port
+from stream.local.promtext import histogram_quantile, scrape
+from stream.local.run import WorkerProcess, accounted
 from stream.settings import Settings
-from stream.sources.generator import FirehoseGenerator
-from stream.topics import ensure_topics
+from stream.sources.producer import PostProducer
+from stream.sources.synthetic.generator import FirehoseGenerator
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from stream.broker import EmbeddedBroker, free_port
-from stream.process import stop_process
-from stream.promtext import Scrape, scrape
+from stream.kafka.topics import ensure_topics
+from stream.local.broker import EmbeddedBroker, free_port
+from stream.local.children import stop_process
+from stream.local.promtext import Scrape, scrape
 from stream.settings import Settings
-from stream.topics import ensure_topics
 
 __all__ = ["KINDS", "Env", "Proc", "SourceProc"]
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from stream.producer import PostProducer, partition_of
+from stream.kafka.batch_sink import BatchSink, OutRecord
 from stream.settings import Settings
-from stream.sink import BatchSink, OutRecord
-from stream.sources.generator import BurstProfile, FirehoseGenerator, Pregenerated, pregenerate, run
+from stream.sources.producer import PostProducer, partition_of
+from stream.sources.synthetic.generator import BurstProfile, FirehoseGenerator, Pregenerated, pregenerate, run
 
 __all__ = ["SinglePostProducer", "main"]
 

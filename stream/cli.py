@@ -26,7 +26,7 @@ def _settings() -> Settings:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from stream.worker import run_worker
+    from stream.worker.main import run_worker
 
     settings = _settings()
     if not settings.kafka_bootstrap_servers:
@@ -40,7 +40,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from stream.runner import run_pipeline
+    from stream.local.run import run_pipeline
 
     settings = _settings()
     if args.partitions:
@@ -59,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_broker(args: argparse.Namespace) -> int:
     import time
 
-    from stream.broker import EmbeddedBroker
+    from stream.local.broker import EmbeddedBroker
 
     with EmbeddedBroker(port=args.port) as broker:
         print(
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run", help="embedded broker + worker + bundled sample stream, with progress and summary"
     )
-    from stream.runner import SAMPLE_PATH
+    from stream.local.run import SAMPLE_PATH
 
     p.add_argument("--sample", type=Path, default=SAMPLE_PATH, help="JSONL(.gz) posts to replay")
     p.add_argument("--rate", type=float, default=1000.0, help="posts/s to replay at (0: flat out)")
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_schemas)
 
     # Sub-commands that live with what they drive: train/evaluate (models), source (adapters), top (metrics).
-    for module in ("classifiers.cli", "stream.sources.cli", "stream.top"):
+    for module in ("classifiers.cli", "stream.sources.cli", "stream.local.top"):
         importlib.import_module(module).register(sub)
     return parser
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from stream.broker import EmbeddedBroker, free_port
-from stream.producer import PostProducer
-from stream.promtext import Scrape, scrape
-from stream.runner import WorkerProcess, accounted
+from stream.kafka.topics import ensure_topics, read_topic
+from stream.local.broker import EmbeddedBroker, free_port
+from stream.local.promtext import Scrape, scrape
+from stream.local.run import WorkerProcess, accounted
 from stream.settings import Settings
-from stream.topics import ensure_topics, read_topic
+from stream.sources.producer import PostProducer
 
 _ids = itertools.count()
 

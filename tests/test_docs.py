@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from stream.metrics import Metrics
 from stream.settings import Settings
+from stream.worker.metrics import Metrics
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 

@@ -41,7 +41,7 @@ def test_other_messages_levels_and_loggers_are_not_held_back() -> None:
     assert f.filter(record("fetch failed: %s", "A"))
     assert f.filter(record("fetch failed: %s", "B"))  # another message
     assert f.filter(record("fetch failed: %s", "A", level=logging.WARNING))
-    assert f.filter(record("fetch failed: %s", "A", name="stream.runtime"))
+    assert f.filter(record("fetch failed: %s", "A", name="stream.worker.runtime"))
     assert not f.filter(record("fetch failed: %s", "A"))
     for _ in range(3):  # a traceback printed to stderr, which the worker logs line by line: kept whole
         assert f.filter(record("^", name="mode.redirect", level=logging.WARNING))

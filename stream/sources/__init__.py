@@ -1,7 +1,7 @@
 """Where posts come from: platform adapters, webhook ingest, replay, and the synthetic firehose.
 
 Names are loaded on first use: a source process imports only its own adapter, and
-``python -m stream.sources.generator`` does not import its module twice.
+``python -m stream.sources.synthetic.generator`` does not import its module twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from stream.sources.checkpoint import CheckpointStore
     from stream.sources.cli import register
     from stream.sources.emitter import Emitter
-    from stream.sources.generator import (
+    from stream.sources.mastodon import MastodonSource
+    from stream.sources.meta import MetaWebhookSource
+    from stream.sources.metrics import SourceMetrics
+    from stream.sources.post_sink import JsonlSink, MemorySink, PostSink
+    from stream.sources.reddit import RedditSource
+    from stream.sources.replay import ReplaySource
+    from stream.sources.rss import RssSource
+    from stream.sources.synthetic.generator import (
         BurstProfile,
         FirehoseGenerator,
         RunStats,
@@ -25,13 +32,6 @@ if TYPE_CHECKING:
         run,
         write_sample,
     )
-    from stream.sources.mastodon import MastodonSource
-    from stream.sources.meta import MetaWebhookSource
-    from stream.sources.metrics import SourceMetrics
-    from stream.sources.reddit import RedditSource
-    from stream.sources.replay import ReplaySource
-    from stream.sources.rss import RssSource
-    from stream.sources.sink import JsonlSink, MemorySink, PostSink
     from stream.sources.webhook import WebhookSource
     from stream.sources.x import XSource
 
@@ -46,22 +46,22 @@ _MODULE_OF = {
     "CheckpointStore": "checkpoint",
     "register": "cli",
     "Emitter": "emitter",
-    "BurstProfile": "generator",
-    "FirehoseGenerator": "generator",
-    "RunStats": "generator",
-    "malformed_records": "generator",
-    "measure_generation": "generator",
-    "run": "generator",
-    "write_sample": "generator",
+    "BurstProfile": "synthetic.generator",
+    "FirehoseGenerator": "synthetic.generator",
+    "RunStats": "synthetic.generator",
+    "malformed_records": "synthetic.generator",
+    "measure_generation": "synthetic.generator",
+    "run": "synthetic.generator",
+    "write_sample": "synthetic.generator",
     "MastodonSource": "mastodon",
     "MetaWebhookSource": "meta",
     "SourceMetrics": "metrics",
     "RedditSource": "reddit",
     "ReplaySource": "replay",
     "RssSource": "rss",
-    "JsonlSink": "sink",
-    "MemorySink": "sink",
-    "PostSink": "sink",
+    "JsonlSink": "post_sink",
+    "MemorySink": "post_sink",
+    "PostSink": "post_sink",
     "WebhookSource": "webhook",
     "XSource": "x",
 }

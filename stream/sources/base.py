@@ -22,7 +22,7 @@ from stream.sources.backoff import BackoffPolicy, Failure
 from stream.sources.checkpoint import CheckpointStore
 from stream.sources.emitter import Emitter
 from stream.sources.metrics import SourceMetrics
-from stream.sources.sink import PostSink
+from stream.sources.post_sink import PostSink
 
 __all__ = ["ConfigError", "Sleep", "Source", "SourceError", "http_failure", "retry_after_seconds"]
 

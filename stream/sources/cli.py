@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from stream import logrepeat
 from stream.settings import Settings
 from stream.sources.base import ConfigError, Source
-from stream.sources.sink import JsonlSink, PostSink
+from stream.sources.post_sink import JsonlSink, PostSink
 
 __all__ = ["build_source", "main", "register"]
 
@@ -147,8 +147,8 @@ async def _run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="triage-dry-run-") as tmp:
             dry = settings.model_copy(update={"data_dir": Path(tmp)})
             return await _serve_source(build_source(args.source, dry, JsonlSink(), args), dry)
-    from stream.producer import PostProducer
-    from stream.topics import ensure_topics
+    from stream.kafka.topics import ensure_topics
+    from stream.sources.producer import PostProducer
 
     producer = PostProducer(settings, client_id=f"social-triage-source-{args.source}")
     source = build_source(args.source, settings, producer, args)  # configuration first, then Kafka
@@ -167,7 +167,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _generate(args: argparse.Namespace) -> int:
     try:
-        from stream.sources.generator import run
+        from stream.sources.synthetic.generator import run
     except ImportError as exc:  # pragma: no cover - the generator ships with the project
         raise ConfigError(f"the firehose generator is not available ({exc})") from None
     if args.duration is None and args.count is None:
@@ -182,8 +182,8 @@ async def _generate(args: argparse.Namespace) -> int:
     else:
         if not settings.kafka_bootstrap_servers:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is not set (or use --dry-run)")
-        from stream.producer import PostProducer
-        from stream.topics import ensure_topics
+        from stream.kafka.topics import ensure_topics
+        from stream.sources.producer import PostProducer
 
         await ensure_topics(settings)
         async with PostProducer(settings, client_id="social-triage-source-generate") as producer:
@@ -275,7 +275,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--all", action="store_true", help="CSV: include the brand's own replies")
     p.add_argument("--from-start", action="store_true", help="ignore the stored position")
 
-    p = add("generate", "synthetic firehose (stream/sources/generator.py)")
+    p = add("generate", "synthetic firehose (stream/sources/synthetic/generator.py)")
     p.add_argument("--rate", type=float, default=1000.0, help="posts per second")
     p.add_argument("--duration", type=float, help="seconds to run")
     p.add_argument("--count", type=int, help="posts to send")

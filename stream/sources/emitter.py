@@ -16,7 +16,7 @@ from typing import Any
 
 from stream.sources.checkpoint import CheckpointStore
 from stream.sources.metrics import SourceMetrics
-from stream.sources.sink import PostSink
+from stream.sources.post_sink import PostSink
 
 __all__ = ["Emitter"]
 

@@ -1,0 +1,224 @@
+"""Batched, coalescing producing: callers enqueue records; one flusher writes them a batch per partition.
+
+Measured here: ``send()`` per record tops out near 26k records/s, ``send_batch`` near 128k/s. But aiokafka's
+``send_batch`` waits until the previous batch of the same partition has been drained, so calling it once per
+input frame would cost every frame a producer round trip, and a stream of small frames (a quiet hour, or a
+worker catching up) could never go faster than frames/s allow. So writes are coalesced: while one flush is
+in flight, everything enqueued meanwhile gathers, and the next flush writes it all as one batch per
+partition. Under load, batches grow by themselves.
+
+The future :meth:`BatchSink.send` returns completes once Kafka has stored the records (acks=all); callers
+acknowledge their input only then, which is what makes the pipeline at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka.partitioner import DefaultPartitioner
+
+from stream.kafka.partitioner import kafka_partition
+from stream.settings import Settings
+
+__all__ = ["BatchSink", "OutRecord"]
+
+
+def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, KafkaTimeoutError | KafkaConnectionError | asyncio.TimeoutError):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class OutRecord:
+    value: bytes
+    key: bytes | None = None
+    partition: int | None = None  # None: Kafka's default partitioner on the key (murmur2), like any client
+    headers: Headers = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending:
+    topic: str
+    records: list[OutRecord]
+    done: asyncio.Future[None]
+
+
+class BatchSink:
+    def __init__(
+        self, settings: Settings, client_id: str = "social-triage", max_buffered_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self.max_buffered_bytes = max_buffered_bytes
+        self._partitioner = DefaultPartitioner()
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, list[int]] = {}
+        self._queue: list[_Pending] = []
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._closing = False
+        self.flushes = 0
+        self.retries = 0
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            **self.settings.aiokafka_kwargs(),
+            client_id=self.client_id,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=1024 * 1024,
+            max_request_size=self.settings.max_record_bytes * 2 + 65536,
+            request_timeout_ms=30_000,
+        )
+        await self._producer.start()
+        self._flusher = asyncio.create_task(self._flush_loop(), name=f"{self.client_id}-flusher")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued (for up to ``timeout`` seconds if Kafka is away), then close."""
+        if self._flusher is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while self._queue and not self._flusher.done() and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            self._closing = True
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("sink is not started")
+        return self._producer
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    async def _partitions_for(self, topic: str) -> list[int]:
+        parts = self._partitions.get(topic)
+        if parts is None:
+            found = await self.producer.partitions_for(topic)
+            parts = sorted(found) if found else list(range(self.settings.partitions))
+            self._partitions[topic] = parts
+        return parts
+
+    async def send(self, topic: str, records: Iterable[OutRecord]) -> asyncio.Future[None]:
+        """Enqueue ``records``; the result completes once all of them are stored. Waits while the queue is
+        full, so a slow or absent Kafka slows the caller down instead of growing memory."""
+        if self._flusher is None or self._flusher.done():
+            raise RuntimeError("sink is not running")
+        recs = list(records)
+        parts: list[int] | None = None
+        for rec in recs:
+            if rec.partition is None:
+                parts = parts or await self._partitions_for(topic)
+                if rec.key is None:
+                    rec.partition = self._partitioner(rec.key, parts, parts)
+                else:
+                    rec.partition = parts[kafka_partition(rec.key, len(parts))]
+        while self._queued_bytes >= self.max_buffered_bytes:
+            self._room.clear()
+            await self._room.wait()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(topic, recs, done))
+        self._queued_bytes += sum(len(r.value) for r in recs)
+        self._wake.set()
+        return done
+
+    async def _flush_loop(self) -> None:
+        linger = self.settings.sink_linger_s
+        while True:
+            await self._wake.wait()
+            if linger > 0:
+                await asyncio.sleep(linger)  # let more records join this flush
+            self._wake.clear()
+            pending, self._queue = self._queue, []
+            if not pending:
+                continue
+            try:
+                await self._write_until_stored(pending)
+            except Exception as exc:  # not retriable: handed to every waiting caller, which must not ack
+                log.error("writing %d record groups to Kafka failed: %r", len(pending), exc)
+                for p in pending:
+                    if not p.done.done():
+                        p.done.set_exception(exc)
+            else:
+                for p in pending:
+                    if not p.done.done():
+                        p.done.set_result(None)
+            finally:
+                self._queued_bytes -= sum(len(r.value) for p in pending for r in p.records)
+                self._room.set()
+                self.flushes += 1
+
+    async def _write_until_stored(self, pending: list[_Pending]) -> None:
+        """Retry what Kafka may still take (timeouts, lost connections, leader changes), holding everything
+        behind it: a caller that gave up would skip input it had already read, a caller that waits loses
+        nothing. Duplicates from a write that landed but whose answer was lost are fine (at-least-once)."""
+        delay = 0.5
+        while True:
+            try:
+                await self._write(pending)
+                return
+            except Exception as exc:
+                if not _retriable(exc) or self._closing:
+                    raise
+                self.retries += 1
+                log.warning(
+                    "writing %d record groups to Kafka failed (%r); retrying in %.1fs",
+                    len(pending),
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _write(self, pending: list[_Pending]) -> None:
+        by_tp: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
+        for p in pending:
+            for rec in p.records:
+                by_tp[(p.topic, rec.partition or 0)].append(rec)
+        producer = self.producer
+        acks: list[asyncio.Future[object]] = []
+        for (topic, partition), recs in by_tp.items():
+            batch = producer.create_batch()
+            for rec in recs:
+                if batch.append(key=rec.key, value=rec.value, timestamp=None, headers=rec.headers) is None:
+                    if batch.record_count() == 0:
+                        raise ValueError(
+                            f"record of {len(rec.value)} bytes does not fit in a batch for {topic}"
+                        )
+                    batch.close()
+                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if (
+                        batch.append(key=rec.key, value=rec.value, timestamp=None, headers=rec.headers)
+                        is None
+                    ):
+                        raise ValueError(
+                            f"record of {len(rec.value)} bytes does not fit in a batch for {topic}"
+                        )
+            batch.close()
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*acks)

@@ -1,0 +1,1 @@
+"""The synthetic firehose: a seeded generator of realistic posts for ``make run``, tests and benchmarks."""

@@ -1,0 +1,48 @@
+"""Dedupe state that survives restarts: one binary delta record per frame on a changelog topic.
+
+A Faust table would write one changelog record per key, i.e. per post; a delta per frame costs one record
+for hundreds of posts. The changelog is partitioned like the raw topic, so a worker that is assigned raw
+partition ``p`` restores exactly changelog partition ``p`` (give it ``retention.ms`` of the window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from stream.pipeline.dedupe import DedupeWindow, decode_delta
+from stream.settings import Settings
+
+__all__ = ["restore_windows"]
+
+
+async def restore_windows(settings: Settings, windows: Mapping[int, DedupeWindow]) -> dict[int, int]:
+    """Replay the changelog partitions of ``windows`` into them, all with one consumer (starting a consumer
+    costs more than reading an empty partition). Returns the number of keys restored per partition."""
+    topic = settings.topics.dedupe_changelog
+    tps = {TopicPartition(topic, p): p for p in windows}
+    restored = dict.fromkeys(windows, 0)
+    if not tps:
+        return restored
+    consumer = AIOKafkaConsumer(**settings.reader_kwargs(fetch_max_wait_ms=500))
+    try:
+        await consumer.start()  # inside: a start that fails (broker down) must still stop the client
+        consumer.assign(list(tps))
+        ends = await consumer.end_offsets(list(tps))
+        await consumer.seek_to_beginning(*tps)
+        todo = {tp for tp in tps if ends[tp] > 0}
+        while todo:
+            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                window = windows[tps[tp]]
+                for record in records:
+                    if record.value is None:
+                        continue
+                    at, keys = decode_delta(record.value)
+                    window.add(keys, at)
+                    restored[tps[tp]] += len(keys)
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return restored

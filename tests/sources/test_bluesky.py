@@ -1,0 +1,252 @@
+import asyncio
+
+import orjson
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
+
+from stream.sources.base import ConfigError
+from stream.sources.bluesky import BlueskySource, jetstream_to_post, mentioned
+from stream.sources.post_sink import MemorySink
+from tests.sources.support import FakeClock, make_settings, run_until, wait_for
+
+T0 = 1_725_911_162_000_000
+BRAND_DID = "did:plc:brandbrandbrand"
+
+
+def event(i: int, text: str = "@acme.bsky.social my parcel is lost", **record) -> bytes:
+    start = text.find("@acme.bsky.social")
+    facets = (
+        [
+            {
+                "index": {
+                    "byteStart": len(text[:start].encode()),
+                    "byteEnd": len(text[:start].encode()) + 17,
+                },
+                "features": [{"$type": "app.bsky.richtext.facet#mention", "did": BRAND_DID}],
+            }
+        ]
+        if start >= 0
+        else []
+    )
+    return orjson.dumps(
+        {
+            "did": "did:plc:eygmaihciaxprqvxpfvl6flk",
+            "time_us": T0 + i,
+            "kind": "commit",
+            "commit": {
+                "rev": "3l3qo2vuowo2b",
+                "operation": "create",
+                "collection": "app.bsky.feed.post",
+                "rkey": f"3l3qo2vutsw{i:02d}",
+                "record": {
+                    "$type": "app.bsky.feed.post",
+                    "createdAt": "2024-09-09T19:46:02.102Z",
+                    "langs": ["en"],
+                    "text": text,
+                    "facets": facets,
+                    **record,
+                },
+                "cid": "bafyreidwaivazkwu67xztlmuobx35hs2lnfh3kolmgfmucldvhd3sgzcqi",
+            },
+        }
+    )
+
+
+def other(i: int, **extra) -> bytes:
+    return orjson.dumps({"did": "did:plc:zzz", "time_us": T0 + i, **extra})
+
+
+class FakeJetstream:
+    def __init__(self) -> None:
+        self.plans: list[tuple[list, str]] = []
+        self.queries: list[dict] = []
+        self.log: list[bytes] = []
+        self.closing = False
+        app = web.Application()
+        app.add_routes([web.get("/subscribe", self.subscribe)])
+        self.server = TestServer(app, host="127.0.0.1")
+
+    async def subscribe(self, request: web.Request) -> web.StreamResponse:
+        self.queries.append(dict(request.query))
+        if self.plans:
+            messages, end = self.plans.pop(0)
+        else:  # like Jetstream: everything from the cursor on
+            cursor = int(request.query.get("cursor", 0))
+            messages, end = [m for m in self.log if orjson.loads(m)["time_us"] >= cursor], "hold"
+        if end == "429":
+            return web.Response(status=429)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        for m in messages:
+            if isinstance(m, bytes):
+                await ws.send_str(m.decode())
+            else:
+                await ws.send_bytes(m[0])
+        if end == "close":
+            await ws.close()
+            return ws
+        while not self.closing and not ws.closed:
+            try:
+                msg = await ws.receive(timeout=0.05)
+            except TimeoutError:
+                continue
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
+        return ws
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/subscribe")).replace("http://", "ws://")
+
+
+@pytest.fixture
+async def jetstream():
+    fake = FakeJetstream()
+    await fake.server.start_server()
+    yield fake
+    fake.closing = True
+    await fake.server.close()
+
+
+def source(tmp_path, fake, sink, clock=None, **overrides):
+    clock = clock or FakeClock()
+    values = {"bluesky_jetstream_url": fake.url, "brand_handles": ["acme"], "brand_keywords": ["acme air"]}
+    values.update(overrides)
+    return BlueskySource(make_settings(tmp_path, **values), sink, sleep=clock.sleep, clock=clock)
+
+
+def test_a_commit_event_becomes_a_post():
+    reply = {
+        "root": {"cid": "c1", "uri": "at://did:plc:root/app.bsky.feed.post/aaa"},
+        "parent": {"cid": "c2", "uri": "at://did:plc:par/app.bsky.feed.post/bbb"},
+    }
+    ev = orjson.loads(event(1, text="héllo @acme.bsky.social #broken", reply=reply))
+    post = jetstream_to_post(ev, brand="acme")
+    assert post["post_id"] == "at://did:plc:eygmaihciaxprqvxpfvl6flk/app.bsky.feed.post/3l3qo2vutsw01"
+    assert post["url"] == "https://bsky.app/profile/did:plc:eygmaihciaxprqvxpfvl6flk/post/3l3qo2vutsw01"
+    assert post["mentions"] == ["acme.bsky.social"]  # from the facet's byte range (é is two bytes)
+    assert post["hashtags"] == ["broken"] and post["lang"] == "en"
+    assert post["reply_to"].endswith("/bbb") and post["conversation_id"].endswith("/aaa")
+    assert post["created_at"] == "2024-09-09T19:46:02.102000Z"
+    assert mentioned(ev["commit"]["record"]) == (["acme.bsky.social"], [BRAND_DID])
+
+
+async def test_only_brand_posts_are_produced_and_the_rest_counted(tmp_path, jetstream):
+    jetstream.plans = [
+        (
+            [
+                event(1),
+                event(2, text="unrelated cat picture"),
+                event(3, text="flying ACME Air tomorrow, any tips?"),
+                other(4, kind="identity", identity={"did": "did:plc:zzz"}),
+                other(5, kind="commit", commit={"operation": "delete", "collection": "app.bsky.feed.post"}),
+                b"{not json",
+                (b"\x28\xb5\x2f\xfd",),
+            ],
+            "hold",
+        )
+    ]
+    sink = MemorySink()
+    src = source(tmp_path, jetstream, sink)
+    await run_until(
+        src,
+        lambda: (
+            src.cursor == T0 + 5
+            and src.metrics.registry.get_sample_value("triage_source_malformed_total", {"source": "bluesky"})
+            == 2
+        ),
+    )
+    assert [p["post_id"][-2:] for p in sink.added] == ["01", "03"]
+    assert jetstream.queries[0] == {"wantedCollections": "app.bsky.feed.post"}
+    assert (
+        src.metrics.registry.get_sample_value("triage_source_posts_filtered_total", {"source": "bluesky"})
+        == 3
+    )
+
+
+async def test_restart_resumes_from_the_cursor_without_duplicates(tmp_path, jetstream):
+    jetstream.plans = [([event(1), event(2)], "hold")]
+    first = MemorySink()
+    src = source(tmp_path, jetstream, first)
+    await run_until(src, lambda: len(first.stored) == 2)
+    # the rewind replays 1 and 2 before the new 3
+    jetstream.plans = [([event(1), event(2), event(3)], "hold")]
+    second = MemorySink()
+    src = source(tmp_path, jetstream, second)
+    await run_until(src, lambda: len(second.added) == 1)
+    assert jetstream.queries[1]["cursor"] == str(T0 + 2 - 5_000_000)
+    assert [p["post_id"][-2:] for p in second.added] == ["03"]
+
+
+async def test_close_stall_and_429_reconnect_with_backoff(tmp_path, jetstream):
+    # the third connection delivers one event and then nothing: a stall
+    jetstream.plans = [([event(1)], "close"), ([], "429"), ([event(2)], "hold"), ([event(3)], "hold")]
+    sink, clock = MemorySink(), FakeClock()
+    src = source(tmp_path, jetstream, sink, clock, source_stall_timeout_s=0.3)
+    await run_until(src, lambda: len(sink.added) == 3)
+    assert clock.sleeps[:3] == [0.25, 60, 0.25]  # close, 429, stall of the third connection
+    assert jetstream.queries[1]["cursor"] == str(T0 + 1 - 5_000_000)
+    r = src.metrics.registry.get_sample_value
+    assert r("triage_source_reconnects_total", {"source": "bluesky", "reason": "stall"}) == 1
+
+
+def test_without_any_filter_it_refuses_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="TRIAGE_BRAND_HANDLES"):
+        BlueskySource(make_settings(tmp_path), MemorySink())
+    with pytest.raises(ConfigError, match="ws://"):
+        BlueskySource(
+            make_settings(tmp_path, brand_keywords=["a"], bluesky_jetstream_url="http://x"), MemorySink()
+        )
+
+
+async def test_kafka_away_restarts_from_the_stored_cursor_and_loses_nothing(tmp_path, jetstream):
+    jetstream.log = [event(1)]
+    sink, clock = MemorySink(), FakeClock()
+    src = source(tmp_path, jetstream, sink, clock, bluesky_rewind_s=0)
+    task = asyncio.create_task(src.run())
+    try:
+        await wait_for(lambda: len(sink.stored) == 1)
+        sink.fail = RuntimeError("kafka away")
+        jetstream.log += [event(2), event(3)]
+        await wait_for(lambda: len(jetstream.queries) >= 3)  # failures restart the session
+        sink.fail = None
+        await wait_for(lambda: {p["post_id"][-2:] for p in sink.stored} == {"01", "02", "03"})
+    finally:
+        src.stop()
+        await asyncio.wait_for(task, 5)
+    # every reconnect resumed from the stored cursor, not from what was read but never stored
+    assert {q.get("cursor") for q in jetstream.queries[1:]} == {str(T0 + 1)}
+
+
+async def test_a_slow_producer_pauses_reading(tmp_path, jetstream):
+    jetstream.plans = [([event(i) for i in range(1, 41)], "hold")]
+    sink = MemorySink()
+    sink.gate.clear()
+    src = source(tmp_path, jetstream, sink)
+    task = asyncio.create_task(src.run())
+    try:
+        await asyncio.sleep(0.3)
+        received = src.metrics.registry.get_sample_value
+        assert received("triage_source_posts_received_total", {"source": "bluesky"}) == 1  # waiting on add
+        sink.gate.set()
+        await wait_for(lambda: len(sink.added) == 40)
+        assert received("triage_source_backpressure_seconds_total", {"source": "bluesky"}) >= 0.25
+    finally:
+        src.stop()
+        await asyncio.wait_for(task, 5)
+
+
+def test_brand_handles_match_whole_handles_only() -> None:
+    from stream.sources.normalize import BrandFilter
+
+    f = BrandFilter(handles=["acme"])
+    assert (
+        f.matches("", ["acme"])
+        and f.matches("", ["acme@mastodon.social"])
+        and f.matches("", ["acme.bsky.social"])
+    )
+    assert not f.matches("", ["acme.evil.com"]) and not f.matches("", ["acmesucks"])
+    assert f.matches("hey @acme, my order?") and f.matches("thanks @ACME.")
+    assert not f.matches("look at @acmesucks") and not f.matches("mail me at me@acme.com")
+    assert not f.matches("see @acme.evil.com now")

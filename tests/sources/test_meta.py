@@ -1,0 +1,215 @@
+import asyncio
+import hashlib
+import hmac
+import logging
+
+import aiohttp
+import orjson
+import pytest
+
+from stream.sources.base import ConfigError
+from stream.sources.meta import MetaWebhookSource, meta_to_posts, signature_ok
+from stream.sources.post_sink import MemorySink
+from tests.sources.support import make_settings, wait_for
+
+SECRET = "app-secret-abcdef123456"
+VERIFY = "verify-me-please-42"
+
+PAGE_DELIVERY = {
+    "object": "page",
+    "entry": [
+        {
+            "id": "1067280970047460",
+            "time": 1715594400,
+            "changes": [
+                {
+                    "field": "feed",
+                    "value": {
+                        "item": "status",
+                        "verb": "add",
+                        "post_id": "1067280970047460_795516722711",
+                        "published": 1,
+                        "created_time": 1715594400,
+                        "message": "Your app logged me out again @AcmeBank #fail",
+                        "from": {"id": "24242424242", "name": "Jo Customer"},
+                    },
+                },
+                {
+                    "field": "feed",
+                    "value": {
+                        "item": "comment",
+                        "verb": "add",
+                        "post_id": "1067280970047460_795516722711",
+                        "comment_id": "795516722711_123456",
+                        "parent_id": "1067280970047460_795516722711",
+                        "created_time": 1715594460,
+                        "message": "same here, can't log in",
+                        "from": {"id": "3131313131", "name": "Sam"},
+                    },
+                },
+                {
+                    "field": "feed",
+                    "value": {"item": "reaction", "verb": "add", "reaction_type": "like", "post_id": "1_2"},
+                },
+                {
+                    "field": "feed",
+                    "value": {"item": "comment", "verb": "remove", "comment_id": "9_9", "post_id": "1_2"},
+                },
+                {
+                    "field": "mention",
+                    "value": {
+                        "item": "post",
+                        "verb": "add",
+                        "post_id": "44444444_444",
+                        "sender_id": "44444444",
+                        "sender_name": "Ann Other",
+                        "message": "thanks @AcmeBank, sorted",
+                    },
+                },
+            ],
+        }
+    ],
+}
+
+IG_DELIVERY = {
+    "object": "instagram",
+    "entry": [
+        {
+            "id": "17841400008460056",
+            "time": 1715594500,
+            "changes": [
+                {
+                    "field": "comments",
+                    "value": {
+                        "from": {"id": "232323232", "username": "jo.pics"},
+                        "media": {"id": "123123123", "media_product_type": "FEED"},
+                        "id": "17865799348089039",
+                        "text": "where is my refund?",
+                    },
+                },
+                {
+                    "field": "mentions",
+                    "value": {"media_id": "17887498072083520", "comment_id": "17887498072083521"},
+                },
+                {"field": "story_insights", "value": {"media_id": "1", "impressions": 4}},
+            ],
+        }
+    ],
+}
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def test_signature_check():
+    body = b'{"object":"page"}'
+    assert signature_ok(SECRET.encode(), body, sign(body))
+    assert not signature_ok(SECRET.encode(), body + b" ", sign(body))
+    assert not signature_ok(SECRET.encode(), body, sign(body, "other"))
+    assert not signature_ok(SECRET.encode(), body, sign(body).replace("sha256=", "sha1="))
+    assert not signature_ok(SECRET.encode(), body, None)
+
+
+def test_page_posts_comments_and_mentions_become_posts():
+    posts, skipped, errors = meta_to_posts(PAGE_DELIVERY, brand="acme")
+    assert [p["post_id"] for p in posts] == [
+        "1067280970047460_795516722711",
+        "795516722711_123456",
+        "44444444_444",
+    ]
+    assert skipped == 2 and errors == []
+    status, comment, mention = posts
+    assert status["platform"] == "facebook" and status["author"]["display_name"] == "Jo Customer"
+    assert status["created_at"] == "2024-05-13T10:00:00Z" and status["hashtags"] == ["fail"]
+    assert comment["reply_to"] == "1067280970047460_795516722711"
+    assert comment["conversation_id"] == "1067280970047460_795516722711"
+    assert mention["author"]["id"] == "44444444" and mention["source"] == "meta:mention"
+
+
+def test_instagram_comments_and_mentions_become_posts():
+    posts, skipped, errors = meta_to_posts(IG_DELIVERY)
+    assert [(p["platform"], p["post_id"]) for p in posts] == [
+        ("instagram", "17865799348089039"),
+        ("instagram", "17887498072083521"),
+    ]
+    assert posts[0]["author"]["handle"] == "jo.pics" and posts[0]["reply_to"] == "123123123"
+    assert skipped == 1 and not errors
+    assert meta_to_posts({"object": "page"})[2] == ["not a webhook delivery (no entry list)"]
+
+
+@pytest.fixture
+async def meta(tmp_path):
+    sink = MemorySink()
+    src = MetaWebhookSource(make_settings(tmp_path, meta_app_secret=SECRET, meta_verify_token=VERIFY), sink)
+    task = asyncio.create_task(src.run())
+    await wait_for(lambda: src.port is not None)
+    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{src.port}") as http:
+        yield src, sink, http
+    src.stop()
+    await asyncio.wait_for(task, 5)
+
+
+def failures(src):
+    return (
+        src.metrics.registry.get_sample_value(
+            "triage_source_signature_failures_total", {"source": "facebook"}
+        )
+        or 0
+    )
+
+
+async def test_the_verification_handshake(meta):
+    src, _sink, http = meta
+    good = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
+    async with http.get("/meta/webhook", params=good) as r:
+        assert r.status == 200 and await r.text() == "1158201444"
+    async with http.get("/meta/webhook", params={**good, "hub.verify_token": "nope"}) as r:
+        assert r.status == 403
+    assert failures(src) == 1
+
+
+async def test_signed_deliveries_are_stored_bad_signatures_get_401(meta):
+    src, sink, http = meta
+    body = orjson.dumps(PAGE_DELIVERY)
+    async with http.post("/meta/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)}) as r:
+        assert r.status == 200 and await r.text() == "EVENT_RECEIVED"
+    assert len(sink.stored) == 3
+    for header in (
+        {"X-Hub-Signature-256": sign(body, "wrong")},
+        {},
+        {"X-Hub-Signature-256": sign(body + b"x")},
+    ):
+        async with http.post("/meta/webhook", data=body, headers=header) as r:
+            assert r.status == 401
+    assert failures(src) == 3 and len(sink.added) == 3
+    bad = b"{oops"
+    async with http.post("/meta/webhook", data=bad, headers={"X-Hub-Signature-256": sign(bad)}) as r:
+        assert r.status == 400
+
+
+async def test_kafka_away_gives_503_so_meta_retries(meta):
+    _src, sink, http = meta
+    sink.fail = RuntimeError("no broker")
+    body = orjson.dumps(IG_DELIVERY)
+    async with http.post("/meta/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)}) as r:
+        assert r.status == 503
+
+
+def test_missing_secrets_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="TRIAGE_META_APP_SECRET"):
+        MetaWebhookSource(make_settings(tmp_path), MemorySink())
+    with pytest.raises(ConfigError, match="TRIAGE_META_VERIFY_TOKEN"):
+        MetaWebhookSource(make_settings(tmp_path, meta_app_secret="s"), MemorySink())
+
+
+async def test_secrets_never_reach_the_logs(meta, caplog):
+    caplog.set_level(logging.DEBUG)
+    _src, _sink, http = meta
+    body = orjson.dumps(PAGE_DELIVERY)
+    async with http.post("/meta/webhook", data=body, headers={"X-Hub-Signature-256": sign(body, "x")}) as r:
+        assert r.status == 401
+    params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1"}
+    async with http.get("/meta/webhook", params=params) as r:
+        assert r.status == 200
+    assert SECRET not in caplog.text and VERIFY not in caplog.text
