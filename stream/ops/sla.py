@@ -27,7 +27,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.events import TicketEvent, TicketEventType
 from schemas.sla import WEEKDAYS, ServiceCentre, SlaPolicy, SlaTarget, minutes_of
+from schemas.timestamps import epoch_seconds, utc_from_epoch
 from stream.documents import load_document
 
 __all__ = [
@@ -82,16 +83,6 @@ def load_sla_policy(path: Path | None = None, *, queues: Collection[str] | None 
 
 
 # --- the calendar --------------------------------------------------------------------------------------
-
-
-def _ts(at: datetime) -> float:
-    if at.tzinfo is None:
-        raise ValueError(f"naive datetime {at.isoformat()}: give an aware (UTC) one")
-    return at.timestamp()
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 Span = tuple[float, float]
@@ -227,16 +218,16 @@ class BusinessCalendar:
     # datetime API
 
     def is_open(self, at: datetime) -> bool:
-        t = _ts(at)
+        t = epoch_seconds(at)
         return bool(self.spans(t, t + 1e-6))
 
     def business_seconds(self, start: datetime, end: datetime) -> float:
         """Working seconds in [start, end): 0 if end is not after start."""
-        return self.seconds_between(_ts(start), _ts(end))
+        return self.seconds_between(epoch_seconds(start), epoch_seconds(end))
 
     def deadline(self, start: datetime, budget_s: float) -> datetime:
         """The first UTC instant at which ``budget_s`` working seconds have elapsed since ``start``."""
-        return _dt(self.deadline_ts(_ts(start), budget_s))
+        return utc_from_epoch(self.deadline_ts(epoch_seconds(start), budget_s))
 
 
 # --- one ticket's clocks -------------------------------------------------------------------------------
@@ -349,7 +340,7 @@ class SlaClock:
         self.priority = priority
         self.calendar = calendar
         self.target = target
-        self.created = _ts(created_at)
+        self.created = epoch_seconds(created_at)
         self.first_response: float | None = None
         self.resolves: set[float] = set()
         self.reopens: set[float] = set()
@@ -361,7 +352,7 @@ class SlaClock:
     # events (idempotent; return True when something changed)
 
     def responded(self, at: datetime) -> bool:
-        t = max(_ts(at), self.created)
+        t = max(epoch_seconds(at), self.created)
         if self.first_response is not None and self.first_response <= t:
             return False
         self.first_response = t
@@ -383,7 +374,7 @@ class SlaClock:
     def _add(self, times: set[float], at: datetime) -> bool:
         """Keeps every event time (a late, earlier event may give it meaning) but says whether the clocks
         moved: a reopen of an open ticket, or a second resolve of a resolved one, changes nothing."""
-        t = max(_ts(at), self.created)
+        t = max(epoch_seconds(at), self.created)
         if t in times:
             return False
         before = [(r.start, r.stop) for r in self.runs]
@@ -459,16 +450,16 @@ class SlaClock:
             run.target,
             run.cycle,
             status,
-            _dt(run.start),
-            None if run.stop is None else _dt(run.stop),
+            utc_from_epoch(run.start),
+            None if run.stop is None else utc_from_epoch(run.stop),
             self.calendar.seconds_between(run.start, end),
             run.budget,
-            _dt(run.risk_at),
-            _dt(run.due),
+            utc_from_epoch(run.risk_at),
+            utc_from_epoch(run.due),
         )
 
     def snapshot(self, now: datetime) -> SlaSnapshot:
-        t = _ts(now)
+        t = epoch_seconds(now)
         return SlaSnapshot(
             self.ticket_id,
             self.queue,
@@ -480,7 +471,7 @@ class SlaClock:
 
     def advance(self, now: datetime) -> list[SlaTransition]:
         """Transitions reached by ``now`` and not reported before, in the order they happened."""
-        return self.advance_ts(_ts(now))
+        return self.advance_ts(epoch_seconds(now))
 
     def advance_ts(self, t: float) -> list[SlaTransition]:
         out: list[SlaTransition] = []
@@ -501,8 +492,8 @@ class SlaClock:
             target=run.target,
             cycle=run.cycle,
             status=status,
-            at=_dt(instant),
-            due_at=_dt(run.due),
+            at=utc_from_epoch(instant),
+            due_at=utc_from_epoch(run.due),
             budget_s=run.budget,
         )
 
@@ -641,7 +632,7 @@ class SlaTracker:
         if e is None or not e.clock.resolved(at):
             return None
         self._schedule(e)
-        t = max(_ts(at), e.clock.created)
+        t = max(epoch_seconds(at), e.clock.created)
         run = next((r for r in e.clock.runs[1:] if r.stop == t), None)
         return e.clock.measured(run) if run is not None else None
 
@@ -679,7 +670,7 @@ class SlaTracker:
 
     def advance(self, now: datetime) -> list[SlaTransition]:
         """Every at-risk and breached transition reached by ``now`` not reported before, oldest first."""
-        t = _ts(now)
+        t = epoch_seconds(now)
         out: list[SlaTransition] = []
         heap = self._heap
         while heap and heap[0][0] <= t:
@@ -709,7 +700,7 @@ class SlaTracker:
 
     def oldest_open(self, now: datetime) -> dict[str, float]:
         """Per queue, wall seconds since the oldest open ticket's current cycle began."""
-        t = _ts(now)
+        t = epoch_seconds(now)
         out: dict[str, float] = {}
         for c in self.open_tickets():
             age = t - c.runs[-1].start
@@ -724,7 +715,7 @@ class SlaTracker:
 
     def prune(self, now: datetime, keep_resolved_s: float = 7 * _DAY) -> int:
         """Drops tickets resolved over ``keep_resolved_s`` ago; a later reopen must ``open`` them again."""
-        cutoff = _ts(now) - keep_resolved_s
+        cutoff = epoch_seconds(now) - keep_resolved_s
         old = [
             tid for tid, e in self._entries.items() if (r := e.clock.resolved_at) is not None and r < cutoff
         ]
@@ -737,14 +728,14 @@ class SlaTracker:
 
     def restore(self, state: Mapping[str, Any]) -> SlaClock:
         """Rebuilds a clock from :meth:`SlaClock.state` (e.g. after a rebalance)."""
-        created = _dt(float(state["created"]))
+        created = utc_from_epoch(float(state["created"]))
         clock = self.open(str(state["ticket_id"]), str(state["queue"]), int(state["priority"]), created)
         if state.get("first_response") is not None:
-            clock.responded(_dt(float(state["first_response"])))
+            clock.responded(utc_from_epoch(float(state["first_response"])))
         for r in state.get("resolves", ()):
-            clock.resolved(_dt(float(r)))
+            clock.resolved(utc_from_epoch(float(r)))
         for r in state.get("reopens", ()):
-            clock.reopened(_dt(float(r)))
+            clock.reopened(utc_from_epoch(float(r)))
         clock.emitted |= {(str(a), int(b), str(c)) for a, b, c in state.get("emitted", ())}
         self._schedule(self._entries[clock.ticket_id])
         return clock

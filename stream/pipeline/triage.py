@@ -6,10 +6,8 @@ Pure apart from the clock it is given: a record in, the records to write out. Th
 from __future__ import annotations
 
 import collections
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -17,6 +15,7 @@ import orjson
 from classifiers import ScoreBatch, TextScorer, clout_reasons, clout_scores
 from schemas.events import Outcome
 from schemas.post import Post
+from schemas.timestamps import iso_utc_from_epoch
 from stream.kafka.batch_sink import OutRecord
 from stream.kafka.framing import RecordError, decode_record
 from stream.pipeline.authors import AuthorActivity
@@ -42,12 +41,6 @@ class TriageOutput:
     signals: list[tuple[str | None, list[str], float, float]] = field(default_factory=list)  # for spikes
     misrouted: int = 0
     source: tuple[str, int, int] = ("", -1, -1)  # topic, partition, offset of the record being triaged
-
-
-@functools.lru_cache(maxsize=8)
-def _iso(ts: float) -> str:
-    """Every decision of a frame carries the frame's time: format it once, not once per post."""
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 class TriageStage:
@@ -158,7 +151,11 @@ class TriageStage:
                     tid = None
                     if cfg.public_reply_first_response and post.reply_to is not None:
                         tid = ticket_id(post.platform.value, post.brand, conversation_of(post))
-                        at = post.ingested_at.isoformat() if post.ingested_at is not None else _iso(now)
+                        at = (
+                            post.ingested_at.isoformat()
+                            if post.ingested_at is not None
+                            else iso_utc_from_epoch(now)
+                        )
                         reply = {"post": post.key, "handle": handle, "ticket_id": tid, "at": at}
                         replies.append((ticket_partition(tid, cfg.partitions), {"brand_reply": reply}))
                         why += "; a reply in a ticket's thread: its first response if still unanswered"
@@ -236,7 +233,7 @@ class TriageStage:
         actionable_p: list[float] = batch.actionable_proba.tolist()
         intent_conf: list[float] = batch.intent_proba.max(axis=1).tolist()
         clout_of: list[float] = clout.tolist()
-        ingested = _iso(now)
+        ingested = iso_utc_from_epoch(now)
         keep = [
             i
             for i in range(len(posts))
@@ -296,7 +293,7 @@ class TriageStage:
             "reason": reason,
             "ticket_id": tid,
             "queue": None,
-            "at": _iso(now),
+            "at": iso_utc_from_epoch(now),
         }
 
 

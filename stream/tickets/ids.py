@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any
 
 from schemas.post import Post
+from schemas.timestamps import iso_utc
 from stream.kafka.partitioner import kafka_partition
 
-__all__ = ["conversation_of", "iso_utc", "ticket_id", "ticket_partition", "ticket_post_doc"]
+__all__ = ["conversation_of", "ticket_id", "ticket_partition", "ticket_post_doc"]
 
 
 def conversation_of(post: Post) -> str:
@@ -26,12 +26,6 @@ def ticket_partition(tid: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2) on the ticket id: a CRM that writes lifecycle events keyed by
     ticket id with any standard client lands them on the partition that holds the ticket."""
     return kafka_partition(tid.encode(), partitions)
-
-
-def iso_utc(at: datetime) -> str:
-    """A UTC datetime as pydantic writes it ("...Z", microseconds only when there are any)."""
-    text = at.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def ticket_post_doc(post: Post) -> dict[str, Any]:

@@ -7,9 +7,7 @@ always holds the latest.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -18,7 +16,8 @@ from schemas.events import TicketEvent, TicketEventType
 from schemas.ops import OpsCommand
 from schemas.scored import BrandReply, ScoredPost
 from schemas.ticket import TICKET_SCHEMA_VERSION, Ticket, TicketPost, TicketStatus
-from stream.tickets.ids import iso_utc, ticket_post_doc
+from schemas.timestamps import iso_utc_from_epoch, utc_from_epoch
+from stream.tickets.ids import ticket_post_doc
 
 __all__ = [
     "MAX_POSTS",
@@ -163,28 +162,20 @@ class TicketState:
             contacts=self.contacts,
             episode=self.episode,
             reopened=self.reopened,
-            created_at=_dt(self.created_at),
-            updated_at=_dt(self.updated_at),
-            first_response_at=_dt(self.first_response_at) if self.first_response_at is not None else None,
-            resolved_at=_dt(self.resolved_at) if self.resolved_at is not None else None,
+            created_at=utc_from_epoch(self.created_at),
+            updated_at=utc_from_epoch(self.updated_at),
+            first_response_at=utc_from_epoch(self.first_response_at)
+            if self.first_response_at is not None
+            else None,
+            resolved_at=utc_from_epoch(self.resolved_at) if self.resolved_at is not None else None,
         )
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(TicketState))
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else _iso_at(ts)
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_at(ts: float) -> str:
-    """Cached: a source stamps a whole chunk of posts with one ingest time, so tickets share instants."""
-    return iso_utc(datetime.fromtimestamp(ts, UTC))
+    return None if ts is None else iso_utc_from_epoch(ts)
 
 
 def _keep(posts: tuple[dict[str, Any], ...], new: dict[str, Any]) -> tuple[dict[str, Any], ...]:

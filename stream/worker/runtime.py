@@ -14,7 +14,6 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -25,6 +24,7 @@ from classifiers import TextScorer, load_scorer
 from schemas.events import Outcome
 from schemas.ops import Alert
 from schemas.rules import RoutingRules
+from schemas.timestamps import utc_from_epoch
 from stream.kafka.batch_sink import BatchSink, OutRecord
 from stream.kafka.follower import TopicFollower
 from stream.kafka.frame_merger import FrameMerger
@@ -45,10 +45,6 @@ from stream.worker.gc_tuning import tune_gc
 from stream.worker.metrics import Metrics
 
 __all__ = ["Delivery", "PipelineRuntime"]
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 Delivery = asyncio.Future[None]
@@ -237,7 +233,7 @@ class PipelineRuntime:
             self._rebuild_sla()
             self._indexed = held
             log.info("indexed %d open tickets of partitions %s", n, sorted(held))
-        alerts = [self._sla_alert(tr) for tr in self.sla.advance(_dt(now))]
+        alerts = [self._sla_alert(tr) for tr in self.sla.advance(utc_from_epoch(now))]
         alerts += self._spike_alerts(self.spikes.tick(now))
         open_tickets = self.ticketing.open
         oldest = open_tickets.oldest()
@@ -327,9 +323,9 @@ class PipelineRuntime:
             state = self.ticketing.load(tid)
             if state is None:
                 continue
-            self.sla.open(tid, state.queue, state.priority, _dt(state.created_at))
+            self.sla.open(tid, state.queue, state.priority, utc_from_epoch(state.created_at))
             if state.first_response_at is not None:
-                self.sla.first_response(tid, _dt(state.first_response_at))
+                self.sla.first_response(tid, utc_from_epoch(state.first_response_at))
 
     def _track_sla(self, out: TicketingOutput) -> None:
         """Move the SLA clocks with the ticket changes; record what stopped (time to first response...)."""
@@ -339,19 +335,21 @@ class PipelineRuntime:
             if c.change in ("created", "new_episode", "updated", "escalated"):
                 if c.change == "new_episode":
                     self.sla.forget(tid)
-                self.sla.open(tid, t.queue, t.priority, _dt(t.created_at))  # an upsert moves the deadlines
+                self.sla.open(
+                    tid, t.queue, t.priority, utc_from_epoch(t.created_at)
+                )  # an upsert moves the deadlines
             elif c.change == "reopened":
-                self.sla.reopened(tid, _dt(t.updated_at))
+                self.sla.reopened(tid, utc_from_epoch(t.updated_at))
             elif c.change == "reassigned":
                 self.sla.reassigned(tid, t.queue)
             elif c.change == "first_response" and t.first_response_at is not None:
-                measured = self.sla.first_response(tid, _dt(t.first_response_at))
+                measured = self.sla.first_response(tid, utc_from_epoch(t.first_response_at))
                 if measured is not None:
                     m.time_to_first_response.labels(t.queue).observe(measured.wall_s)
                     if measured.within_sla:
                         m.first_responses_within_sla.labels(t.queue).inc()
             elif c.change == "resolved" and t.resolved_at is not None:
-                measured = self.sla.resolved(tid, _dt(t.resolved_at))
+                measured = self.sla.resolved(tid, utc_from_epoch(t.resolved_at))
                 if measured is not None:
                     m.time_to_resolution.labels(t.queue).observe(measured.wall_s)
 
@@ -382,7 +380,7 @@ class PipelineRuntime:
                 key=e.key,
                 detail=f"{e.kind} {e.key}: {e.volume} posts in {e.bucket_s:g}s vs {e.baseline:.1f} usual, "
                 f"negative share {e.negative_share:.0%} (usually {e.baseline_negative_share:.0%})",
-                at=_dt(e.at),
+                at=utc_from_epoch(e.at),
             )
             records.append(OutRecord(alert.model_dump_json().encode(), key=f"{e.kind}:{e.key}".encode()))
         return records
