@@ -24,7 +24,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from classifiers import load_scorer  # noqa: E402
-from classifiers.corpus.generate import CORPUS_PATH  # noqa: E402
+from classifiers.training.corpus.generate import CORPUS_PATH  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "classifier_speed.json"
 BATCH = 1000

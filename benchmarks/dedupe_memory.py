@@ -31,8 +31,9 @@ import orjson
 
 from benchmarks.procs import Env
 from benchmarks.procstats import memory
-from stream.kafka.batch_sink import BatchSink, OutRecord
-from stream.local.run import accounted
+from stream.kafka.batch_sink import BatchSink
+from stream.kafka.records import OutRecord
+from stream.local.worker_process import accounted
 from stream.pipeline.dedupe import DedupeWindow, encode_delta
 
 __all__ = ["in_process", "worker_restore"]
@@ -83,7 +84,13 @@ def in_process(posts: int, keys_per_post: float = 2.0, seed: int = 1) -> dict[st
 async def _fill_changelog(env: Env, n_keys: int, seed: int) -> float:
     """Write deltas for ``n_keys`` keys to the changelog, spread over partitions and the last hour."""
     rng = np.random.default_rng(seed)
-    sink = BatchSink(env.settings, client_id="bench-changelog-fill")
+    sink = BatchSink(
+        env.settings.kafka,
+        client_id="bench-changelog-fill",
+        linger_s=env.settings.sink_linger_s,
+        max_record_bytes=env.settings.max_record_bytes,
+        default_partitions=env.settings.partitions,
+    )
     await sink.start()
     started = time.perf_counter()
     now = time.time()

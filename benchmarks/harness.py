@@ -50,7 +50,7 @@ from benchmarks.procs import Env, Proc
 from benchmarks.procstats import ProcWatch
 from benchmarks.tap import TicketTap, quantiles
 from stream.local.promtext import Scrape
-from stream.local.run import OUTCOMES, accounted
+from stream.local.worker_process import OUTCOMES, accounted
 
 __all__ = ["Plan", "main"]
 

@@ -41,7 +41,7 @@ async def run_limit_loop(settings: Settings, max_in_flight: int = 256, commit_ev
     topics = settings.topics
     await rt.start()
     consumer = AIOKafkaConsumer(
-        **settings.aiokafka_kwargs(),
+        **settings.kafka.client_kwargs(),
         group_id=f"{settings.app_id}-limit",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stream.kafka.topics import ensure_topics
+from stream.kafka.admin import ensure_topics
 from stream.local.broker import EmbeddedBroker, free_port
 from stream.local.promtext import histogram_quantile, scrape
-from stream.local.run import WorkerProcess, accounted
+from stream.local.worker_process import WorkerProcess, accounted
 from stream.settings import Settings
 from stream.sources.producer import PostProducer
 from stream.sources.synthetic.generator import FirehoseGenerator
@@ -54,7 +54,7 @@ async def bench(posts_n: int, mode: str, partitions: int) -> dict[str, Any]:
             web_port=free_port(),
             data_dir=Path(tmp) / "data",
         )
-        await ensure_topics(settings)
+        await ensure_topics(settings.kafka, settings.topic_specs())
         worker = WorkerProcess(settings, Path(tmp) / "worker.log")
         produce_s = None
         if mode == "drain":

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from stream.kafka.topics import ensure_topics
+from stream.kafka.admin import ensure_topics
 from stream.local.broker import EmbeddedBroker, free_port
 from stream.local.children import stop_process
 from stream.local.promtext import Scrape, scrape
@@ -203,7 +203,7 @@ class Env:
         self.settings = self.settings.model_copy(
             update={"kafka_bootstrap_servers": self.broker.bootstrap_servers}
         )
-        await ensure_topics(self.settings)
+        await ensure_topics(self.settings.kafka, self.settings.topic_specs())
         return self
 
     async def __aexit__(

@@ -28,7 +28,7 @@ from typing import Any
 
 from classifiers import load_scorer
 from classifiers.base import SENTIMENT_LABELS
-from classifiers.evaluate import classification_report, predict_task
+from classifiers.training.evaluate import classification_report, predict_task
 
 __all__ = ["PAPER_ARCHIVE", "SDIST", "SETS", "fetch_sdist", "label_of", "read_sets"]
 

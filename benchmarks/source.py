@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from stream.kafka.batch_sink import BatchSink, OutRecord
+from stream.kafka.batch_sink import BatchSink
+from stream.kafka.records import OutRecord
 from stream.settings import Settings
 from stream.sources.producer import PostProducer, partition_of
 from stream.sources.synthetic.generator import BurstProfile, FirehoseGenerator, Pregenerated, pregenerate, run
@@ -37,7 +38,13 @@ class SinglePostProducer:
 
     def __init__(self, settings: Settings, max_in_flight: int = 20_000) -> None:
         self.settings = settings
-        self.sink = BatchSink(settings, client_id="bench-single-source")
+        self.sink = BatchSink(
+            settings.kafka,
+            client_id="bench-single-source",
+            linger_s=settings.sink_linger_s,
+            max_record_bytes=settings.max_record_bytes,
+            default_partitions=settings.partitions,
+        )
         self._in_flight: list[asyncio.Future[None]] = []
         self._max_in_flight = max_in_flight
 

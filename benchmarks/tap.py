@@ -52,7 +52,7 @@ class TicketTap:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(**self.settings.reader_kwargs())
+        consumer = AIOKafkaConsumer(**self.settings.kafka.reader_kwargs())
         await consumer.start()
         consumer.assign(
             [TopicPartition(self.settings.topics.tickets, p) for p in range(self.settings.partitions)]

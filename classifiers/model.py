@@ -1,4 +1,4 @@
-"""Trained models on disk and the scorer the pipeline runs.
+"""Trained models on disk (read and written here, one format) and the scorer the pipeline runs.
 
 A model directory holds ``model.json`` (format version, model version, classes, training-data sha256,
 metrics, created date) and ``model.npz`` (vocabulary and weights as plain arrays, read with
@@ -9,6 +9,10 @@ head from the directory given and the missing one from the shipped default, so `
 sentiment`` output is usable on its own. An intent head trained on complaint/not_complaint labels fills the
 ``complaint`` column; the rest of the probability mass is split across the other intents in the
 proportions the default intent head gives.
+
+Writing lives beside reading so the format has one definition; :mod:`classifiers.training` builds the
+:class:`TrainedModel` it saves. Loading and scoring need numpy and scipy only: no scikit-learn, and torch
+only through :func:`classifiers.embeddings.get_encoder`, for a model that records an embedding stage.
 """
 
 from __future__ import annotations
@@ -24,14 +28,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS, Explained, Explanations, ScoreBatch
+from classifiers.base import (
+    BINARY_INTENT_LABELS,
+    INTENT_LABELS,
+    SENTIMENT_LABELS,
+    Explained,
+    Explanations,
+    ScoreBatch,
+)
 from classifiers.embeddings import Encoder, SecondStage, get_encoder
 from classifiers.features import DENSE_NAMES, Features, Featurizer
 from classifiers.lexicon import URGENCY_PATTERNS
+from classifiers.linear import LinearHead
 from classifiers.wordvectors import WORDVEC_PATH, load_word_vectors
 
 __all__ = [
-    "BINARY_INTENT_LABELS",
     "DEFAULT_MODEL_DIR",
     "FORMAT_VERSION",
     "READABLE_VERSIONS",
@@ -46,7 +57,6 @@ FORMAT = "social-triage-linear"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
-BINARY_INTENT_LABELS: tuple[str, ...] = ("complaint", "not_complaint")
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -70,7 +80,7 @@ class TrainedModel:
     """A featurizer plus one or two linear heads, and the metadata that travels with them."""
 
     featurizer: Featurizer
-    heads: dict[str, Any]  # task -> LinearHead
+    heads: dict[str, LinearHead]  # task -> head
     meta: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, SecondStage] = field(default_factory=dict)  # task -> optional embedding stage
 
@@ -124,8 +134,6 @@ class TrainedModel:
 
 def load_model(model_dir: str | Path) -> TrainedModel:
     """Read a model directory written by :meth:`TrainedModel.save`; refuses anything else."""
-    from classifiers.linear import LinearHead
-
     d = Path(model_dir)
     meta_path, npz_path = d / "model.json", d / "model.npz"
     if not meta_path.is_file() or not npz_path.is_file():
@@ -145,7 +153,7 @@ def load_model(model_dir: str | Path) -> TrainedModel:
         raise ValueError(f"{d}: model was built with different dense features; retrain it")
     with np.load(npz_path, allow_pickle=False) as npz:
         vocab = [str(w) for w in npz["vocab"]]
-        heads = {}
+        heads: dict[str, LinearHead] = {}
         stages: dict[str, SecondStage] = {}
         for task, h in meta["heads"].items():
             coef = np.asarray(npz[f"{task}__coef"], dtype=np.float64)
@@ -207,7 +215,7 @@ class ModelScorer:
         return cache[key]
 
     def _proba(
-        self, head: Any, stage: SecondStage | None, feats: Features, texts: Sequence[str]
+        self, head: LinearHead, stage: SecondStage | None, feats: Features, texts: Sequence[str]
     ) -> tuple[FloatArray, npt.NDArray[np.bool_] | None]:
         """A head's probabilities; with a second stage, the rows it re-scored."""
         if stage is None or self.encoder is None:

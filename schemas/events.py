@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.post import UtcDatetime
 
-__all__ = ["AuditDecision", "DeadLetter", "Outcome", "TicketEvent", "TicketEventType"]
+__all__ = [
+    "AuditDecision",
+    "AuditDecisionDoc",
+    "DeadLetter",
+    "Outcome",
+    "TicketEvent",
+    "TicketEventType",
+    "audit_decision",
+]
 
 
 class Outcome(StrEnum):
@@ -58,6 +66,40 @@ class AuditDecision(BaseModel):
     ticket_id: str | None = None
     queue: str | None = None
     at: UtcDatetime
+
+
+class AuditDecisionDoc(TypedDict):
+    """:class:`AuditDecision` as the hot path writes it: a plain dict (validating a model per post costs
+    13-21 us), with the same fields; ``at`` already in ISO form. Built only by :func:`audit_decision`."""
+
+    stage: Literal["triage", "route"]
+    post: str
+    outcome: str
+    reason: str
+    ticket_id: str | None
+    queue: str | None
+    at: str
+
+
+def audit_decision(
+    stage: Literal["triage", "route"],
+    post: str,
+    outcome: Outcome | Literal["actionable"],
+    reason: str,
+    at: str,
+    ticket_id: str | None = None,
+    queue: str | None = None,
+) -> AuditDecisionDoc:
+    """One audit decision, the one way both stages build it (tested against :class:`AuditDecision`)."""
+    return {
+        "stage": stage,
+        "post": post,
+        "outcome": str(outcome),
+        "reason": reason,
+        "ticket_id": ticket_id,
+        "queue": queue,
+        "at": at,
+    }
 
 
 class DeadLetter(BaseModel):

@@ -5,13 +5,15 @@ Secrets are ``SecretStr`` so they never print in reprs or logs; they come only f
 
 from __future__ import annotations
 
-import ssl
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream.kafka.connection import KafkaConnection, SaslMechanism, SecurityProtocol
+from stream.kafka.records import TopicSpec
 
 __all__ = ["Settings", "TopicNames"]
 
@@ -59,12 +61,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TRIAGE_KAFKA_BOOTSTRAP_SERVERS"),
         description="host:port[,host:port]. Unset: `triage run` starts the embedded broker.",
     )
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+    kafka_security_protocol: SecurityProtocol = Field(
         description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
         default="PLAINTEXT",
         validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL", "TRIAGE_KAFKA_SECURITY_PROTOCOL"),
     )
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+    kafka_sasl_mechanism: SaslMechanism = Field(
         description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
         default="PLAIN",
         validation_alias=AliasChoices("KAFKA_SASL_MECHANISM", "TRIAGE_KAFKA_SASL_MECHANISM"),
@@ -314,31 +316,31 @@ class Settings(BaseSettings):
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set (and no embedded broker was started)")
         return self.kafka_bootstrap_servers
 
-    def aiokafka_kwargs(self) -> dict[str, Any]:
-        """Connection settings for plain aiokafka clients (sources, sinks, state restore)."""
-        kwargs: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap,
-            "security_protocol": self.kafka_security_protocol,
-        }
-        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
-            kwargs["ssl_context"] = ssl.create_default_context(
-                cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
-            )
-        if self.kafka_security_protocol.startswith("SASL"):
-            kwargs["sasl_mechanism"] = self.kafka_sasl_mechanism
-            kwargs["sasl_plain_username"] = self.kafka_sasl_username
-            kwargs["sasl_plain_password"] = (
-                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
-            )
-        return kwargs
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The connection every Kafka client of this process uses. A missing bootstrap is reported when a
+        client starts, not here, so configuration errors of the process itself are named first."""
+        return KafkaConnection(
+            bootstrap=self.kafka_bootstrap_servers or "",
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+        )
 
-    def reader_kwargs(self, fetch_max_wait_ms: int = 100) -> dict[str, Any]:
-        """A plain consumer outside any group that reads from the log start (followers, restores, gap
-        fills, benchmark taps): it never commits, so it cannot disturb the workers' group."""
-        return {
-            **self.aiokafka_kwargs(),
-            "group_id": None,
-            "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
-            "fetch_max_wait_ms": fetch_max_wait_ms,
-        }
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every pipeline topic with its partitions and configs, created up front (see ``ensure_topics``)."""
+        topics = self.topics
+        specs = []
+        for name in topics.all():
+            configs: dict[str, str] = {}
+            partitions = self.partitions
+            if name in (topics.customers, topics.rules):
+                configs["cleanup.policy"] = "compact"  # latest profile per customer; latest rules document
+            if name == topics.rules:
+                partitions = 1  # one order of rule changes for every worker
+            if name == topics.dedupe_changelog:
+                configs["retention.ms"] = str(max(self.dedupe_window_s * 2, 3600) * 1000)
+            specs.append(TopicSpec(name, partitions, self.replication_factor, configs))
+        return specs

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from stream.kafka.topics import ensure_topics, read_topic
+from stream.kafka.admin import ensure_topics
+from stream.kafka.readers import read_topic
 from stream.local.broker import EmbeddedBroker, free_port
 from stream.local.promtext import Scrape, scrape
-from stream.local.run import WorkerProcess, accounted
+from stream.local.worker_process import WorkerProcess, accounted
 from stream.settings import Settings
 from stream.sources.producer import PostProducer
 
@@ -47,7 +48,7 @@ def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def topics(settings: Settings) -> Settings:
-    await ensure_topics(settings)
+    await ensure_topics(settings.kafka, settings.topic_specs())
     return settings
 
 
@@ -92,7 +93,7 @@ async def wait_accounted(worker: WorkerProcess, expected_in: int, timeout: float
 @pytest.fixture
 def kafka_reader(settings: Settings) -> Callable[[str], Any]:
     def reader(topic: str) -> Any:
-        return read_topic(settings, topic)
+        return read_topic(settings.kafka, topic)
 
     return reader
 

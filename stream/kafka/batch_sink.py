@@ -18,16 +18,17 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
+from stream.kafka.connection import KafkaConnection
 from stream.kafka.partitioner import kafka_partition
-from stream.settings import Settings
+from stream.kafka.records import OutRecord
 
-__all__ = ["BatchSink", "OutRecord"]
+__all__ = ["BatchSink"]
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -37,16 +38,6 @@ def _retriable(exc: BaseException) -> bool:
 
 
 log = logging.getLogger(__name__)
-
-Headers = list[tuple[str, bytes]]
-
-
-@dataclass(slots=True)
-class OutRecord:
-    value: bytes
-    key: bytes | None = None
-    partition: int | None = None  # None: Kafka's default partitioner on the key (murmur2), like any client
-    headers: Headers = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -58,9 +49,21 @@ class _Pending:
 
 class BatchSink:
     def __init__(
-        self, settings: Settings, client_id: str = "social-triage", max_buffered_bytes: int = 64 * 1024 * 1024
+        self,
+        connection: KafkaConnection,
+        client_id: str = "social-triage",
+        *,
+        linger_s: float = 0.0,
+        max_record_bytes: int = 1024 * 1024,
+        default_partitions: int = 1,
+        max_buffered_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        self.settings = settings
+        """``linger_s``: how long a flush waits for more records; ``max_record_bytes`` bounds a request;
+        ``default_partitions``: the partitions assumed of a topic whose metadata the broker has not given."""
+        self.connection = connection
+        self.linger_s = linger_s
+        self.max_record_bytes = max_record_bytes
+        self.default_partitions = default_partitions
         self.client_id = client_id
         self.max_buffered_bytes = max_buffered_bytes
         self._partitioner = DefaultPartitioner()
@@ -78,12 +81,12 @@ class BatchSink:
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
-            **self.settings.aiokafka_kwargs(),
+            **self.connection.client_kwargs(),
             client_id=self.client_id,
             acks="all",
             linger_ms=0,
             max_batch_size=1024 * 1024,
-            max_request_size=self.settings.max_record_bytes * 2 + 65536,
+            max_request_size=self.max_record_bytes * 2 + 65536,
             request_timeout_ms=30_000,
         )
         await self._producer.start()
@@ -119,7 +122,7 @@ class BatchSink:
         parts = self._partitions.get(topic)
         if parts is None:
             found = await self.producer.partitions_for(topic)
-            parts = sorted(found) if found else list(range(self.settings.partitions))
+            parts = sorted(found) if found else list(range(self.default_partitions))
             self._partitions[topic] = parts
         return parts
 
@@ -147,7 +150,7 @@ class BatchSink:
         return done
 
     async def _flush_loop(self) -> None:
-        linger = self.settings.sink_linger_s
+        linger = self.linger_s
         while True:
             await self._wake.wait()
             if linger > 0:

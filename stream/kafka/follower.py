@@ -8,9 +8,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.structs import TopicPartition as ClientTopicPartition  # aiokafka's own type, at its calls
 
-from stream.settings import Settings
+from stream.kafka.connection import KafkaConnection
 
 __all__ = ["TopicFollower"]
 
@@ -21,8 +22,10 @@ class TopicFollower:
     """Reads every partition of ``topic`` from the beginning, then keeps reading; ``caught_up`` is set once
     everything that existed at start has been handed to ``on_record``."""
 
-    def __init__(self, settings: Settings, topic: str, on_record: Callable[[ConsumerRecord], None]) -> None:
-        self.settings = settings
+    def __init__(
+        self, connection: KafkaConnection, topic: str, on_record: Callable[[ConsumerRecord], None]
+    ) -> None:
+        self.connection = connection
         self.topic = topic
         self.on_record = on_record
         self.caught_up = asyncio.Event()
@@ -50,14 +53,14 @@ class TopicFollower:
                 await asyncio.sleep(2)
 
     async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(**self.settings.reader_kwargs(fetch_max_wait_ms=200))
+        consumer = AIOKafkaConsumer(**self.connection.reader_kwargs(fetch_max_wait_ms=200))
         try:
             await consumer.start()  # inside: a start that fails (broker down) must still stop the client
             await consumer.topics()  # partitions_for_topic only answers from metadata already fetched
             parts = consumer.partitions_for_topic(self.topic)
             if not parts:
                 raise RuntimeError(f"topic {self.topic} does not exist")
-            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+            tps = [ClientTopicPartition(self.topic, p) for p in sorted(parts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)

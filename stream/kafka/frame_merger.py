@@ -19,7 +19,8 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from stream.kafka.batch_sink import BatchSink, OutRecord
+from stream.kafka.batch_sink import BatchSink
+from stream.kafka.records import OutRecord
 
 __all__ = ["FrameMerger", "merge_frames"]
 

@@ -25,9 +25,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Fill", "OffsetGuard", "StoredOffsets"]
+from stream.kafka.records import TopicPartition
 
-TopicPartition = tuple[str, int]
+__all__ = ["Fill", "OffsetGuard", "StoredOffsets"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,19 +20,17 @@ from typing import Any
 import orjson
 
 from schemas.ticket import TicketStatus
-from stream.kafka.topics import ensure_topics, read_topic
-from stream.local.broker import EmbeddedBroker, free_port
-from stream.local.children import stop_process
+from stream.kafka.admin import ensure_topics
+from stream.kafka.readers import read_topic
+from stream.local.broker import EmbeddedBroker
 from stream.local.promtext import Scrape, histogram_quantile, scrape
-from stream.local.reaper import guard, release
+from stream.local.worker_process import OUTCOMES, WorkerProcess, accounted
 from stream.settings import Settings
 from stream.sources.producer import PostProducer
-from stream.sources.synthetic.generator import brand_account_handles
+from stream.sources.synthetic.generator import DEFAULT_SAMPLE_PATH, brand_account_handles
 
 __all__ = [
     "SAMPLE_PATH",
-    "WorkerProcess",
-    "accounted",
     "most_urgent",
     "port_in_use",
     "read_jsonl",
@@ -43,8 +38,7 @@ __all__ = [
     "summary",
 ]
 
-SAMPLE_PATH = Path(__file__).resolve().parents[1] / "data" / "sample_posts.jsonl.gz"
-OUTCOMES = ("ticket", "filtered", "duplicate", "dead_letter")
+SAMPLE_PATH = DEFAULT_SAMPLE_PATH
 
 
 def read_jsonl(path: Path) -> Iterator[Any]:
@@ -59,95 +53,6 @@ def read_jsonl(path: Path) -> Iterator[Any]:
                 yield orjson.loads(line)
             except orjson.JSONDecodeError:
                 yield bytes(line)
-
-
-class WorkerProcess:
-    """A `triage worker` subprocess with its own web port; stopped by its PID."""
-
-    def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.web_port = settings.web_port or free_port()
-        self.extra_env = extra_env or {}
-        self.process: subprocess.Popen[bytes] | None = None
-        self._reaper: subprocess.Popen[bytes] | None = None
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://{self.settings.web_host}:{self.web_port}/metrics"
-
-    def start(self) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": self.settings.bootstrap,
-            "TRIAGE_WEB_PORT": str(self.web_port),
-            "TRIAGE_WEB_HOST": self.settings.web_host,
-            "TRIAGE_PARTITIONS": str(self.settings.partitions),
-            "TRIAGE_TOPIC_PREFIX": self.settings.topic_prefix,
-            "TRIAGE_APP_ID": self.settings.app_id,
-            "TRIAGE_DATA_DIR": str(self.settings.data_dir),
-            **self.extra_env,
-        }
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "stream", "worker"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self._reaper = guard(self.process)  # stops the worker if this process is killed without stopping it
-        return self
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, for fault tests."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        reaper, self._reaper = self._reaper, None
-        release(reaper)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        proc, self.process = self.process, None
-        stop_process(proc, timeout)
-        reaper, self._reaper = self._reaper, None
-        release(reaper)
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"worker exited early; see {self.log_path}")
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(scrape, self.metrics_url, 1.0)
-                return
-            await asyncio.sleep(0.25)
-        raise TimeoutError(f"worker not serving {self.metrics_url} after {timeout:.0f}s; see {self.log_path}")
-
-    async def wait_assigned(self, topic: str, partitions: int, timeout: float = 60.0) -> None:
-        """Wait until this worker owns ``partitions`` partitions of ``topic``: a one-worker group settled."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"worker exited early; see {self.log_path}")
-            with contextlib.suppress(OSError):
-                s = await asyncio.to_thread(scrape, self.metrics_url, 1.0)
-                if s.value("triage_assigned_partitions", topic=topic) >= partitions:
-                    return
-            await asyncio.sleep(0.25)
-        raise TimeoutError(f"worker was not assigned {topic} within {timeout:.0f}s; see {self.log_path}")
-
-
-def accounted(s: Scrape) -> tuple[float, float]:
-    """(posts in, posts with a final outcome): equal once the pipeline is drained."""
-    return s.value("triage_posts_in_total"), sum(
-        s.value("triage_posts_out_total", outcome=o) for o in OUTCOMES
-    )
 
 
 def _latency(s: Scrape, q: float) -> float | None:
@@ -207,7 +112,7 @@ def summary(s: Scrape, elapsed: float, sent: int) -> str:
 
 
 async def _example_tickets(settings: Settings, n: int = 3) -> list[dict[str, Any]]:
-    records = await read_topic(settings, settings.topics.tickets, idle_s=0.5, within_s=10)
+    records = await read_topic(settings.kafka, settings.topics.tickets, idle_s=0.5, within_s=10)
     return most_urgent((orjson.loads(r.value) for r in records if r.value), n)
 
 
@@ -290,7 +195,7 @@ async def _run(
         echo(f"the sample's {len(handles)} brand accounts are the brand's own: their posts open no tickets")
     worker = WorkerProcess(settings, run_dir / "worker.log", extra_env=extra_env)
     try:
-        created = await ensure_topics(settings)
+        created = await ensure_topics(settings.kafka, settings.topic_specs())
         echo(f"topics ready ({len(created)} created, {settings.partitions} partitions each)")
         worker.start()
         await worker.wait_ready()

@@ -8,18 +8,18 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from classifiers import ScoreBatch, TextScorer, clout_reasons, clout_scores
-from schemas.events import Outcome
+from schemas.events import AuditDecisionDoc, Outcome, audit_decision
 from schemas.post import Post
 from schemas.timestamps import iso_utc_from_epoch
-from stream.kafka.batch_sink import OutRecord
+from stream.kafka.deadletter import dead_letter, reason_kind
 from stream.kafka.framing import RecordError, decode_record
+from stream.kafka.records import OutRecord
 from stream.pipeline.authors import AuthorActivity
-from stream.pipeline.deadletter import dead_letter, reason_kind
 from stream.pipeline.dedupe import DedupeWindow, partition_for, post_keys
 from stream.pipeline.validate import validate_items
 from stream.settings import Settings
@@ -36,7 +36,7 @@ class TriageOutput:
     dead_kinds: collections.Counter[str] = field(default_factory=collections.Counter)
     dead_letters: list[OutRecord] = field(default_factory=list)
     forward: list[OutRecord] = field(default_factory=list)  # frames for the actionable topic
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[AuditDecisionDoc] = field(default_factory=list)
     new_keys: list[int] = field(default_factory=list)  # for the dedupe changelog
     signals: list[tuple[str | None, list[str], float, float]] = field(default_factory=list)  # for spikes
     misrouted: int = 0
@@ -285,16 +285,10 @@ class TriageStage:
             out.audit.append(self._decision(post.key, "actionable", why, now, tid))
 
     @staticmethod
-    def _decision(key: str, outcome: str, reason: str, now: float, tid: str | None = None) -> dict[str, Any]:
-        return {
-            "stage": "triage",
-            "post": key,
-            "outcome": str(outcome),
-            "reason": reason,
-            "ticket_id": tid,
-            "queue": None,
-            "at": iso_utc_from_epoch(now),
-        }
+    def _decision(
+        key: str, outcome: Outcome | Literal["actionable"], reason: str, now: float, tid: str | None = None
+    ) -> AuditDecisionDoc:
+        return audit_decision("triage", key, outcome, reason, iso_utc_from_epoch(now), ticket_id=tid)
 
 
 def _item_key(item: Any) -> str:

@@ -151,6 +151,7 @@ class BlueskySource(Source):
                     await self._handle(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
                     self.touch()
+                    self.received()
                     self.malformed("frame", "binary frame (compression is not requested)")
                 elif msg.type in (
                     aiohttp.WSMsgType.CLOSE,

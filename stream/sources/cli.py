@@ -147,14 +147,14 @@ async def _run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="triage-dry-run-") as tmp:
             dry = settings.model_copy(update={"data_dir": Path(tmp)})
             return await _serve_source(build_source(args.source, dry, JsonlSink(), args), dry)
-    from stream.kafka.topics import ensure_topics
+    from stream.kafka.admin import ensure_topics
     from stream.sources.producer import PostProducer
 
     producer = PostProducer(settings, client_id=f"social-triage-source-{args.source}")
     source = build_source(args.source, settings, producer, args)  # configuration first, then Kafka
     if not settings.kafka_bootstrap_servers:
         raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is not set (or use --dry-run)")
-    await ensure_topics(settings)
+    await ensure_topics(settings.kafka, settings.topic_specs())
     await producer.start()
     try:
         return await _serve_source(source, settings)
@@ -182,10 +182,10 @@ async def _generate(args: argparse.Namespace) -> int:
     else:
         if not settings.kafka_bootstrap_servers:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is not set (or use --dry-run)")
-        from stream.kafka.topics import ensure_topics
+        from stream.kafka.admin import ensure_topics
         from stream.sources.producer import PostProducer
 
-        await ensure_topics(settings)
+        await ensure_topics(settings.kafka, settings.topic_specs())
         async with PostProducer(settings, client_id="social-triage-source-generate") as producer:
             stats = await run(producer, args.rate, args.duration, args.count, seed=args.seed)
     print(

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from stream.kafka.batch_sink import BatchSink, OutRecord
+from stream.kafka.batch_sink import BatchSink
+from stream.kafka.records import OutRecord
 from stream.pipeline.dedupe import partition_for, post_keys
 from stream.settings import Settings
 
@@ -61,7 +62,13 @@ class PostProducer:
         self.settings = settings
         self.frame_posts = frame_posts or settings.max_frame_posts
         self.linger_s = linger_s
-        self.sink = BatchSink(settings, client_id=client_id)
+        self.sink = BatchSink(
+            settings.kafka,
+            client_id=client_id,
+            linger_s=settings.sink_linger_s,
+            max_record_bytes=settings.max_record_bytes,
+            default_partitions=settings.partitions,
+        )
         self._buffers: dict[int, list[Any]] = defaultdict(list)
         self._oldest: dict[int, float] = {}
         self._in_flight: list[asyncio.Future[None]] = []

@@ -159,6 +159,7 @@ class RedditSource(Source):
             reached = False
             for child in children:
                 if not isinstance(child, dict) or not child.get("id"):
+                    self.received()
                     self.malformed("child", "no id")
                     continue
                 if mark is not None and base36(child["id"]) <= mark:

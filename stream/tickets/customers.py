@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from schemas.ops import CustomerProfile
@@ -33,16 +32,17 @@ class CustomerDirectory:
     def get(self, platform: str, handle: str) -> CustomerProfile | None:
         return self._profiles.get(customer_key(platform, handle))
 
-    def on_record(self, record: ConsumerRecord) -> None:
-        if record.key is None:
+    def on_record(self, key_bytes: bytes | None, value: bytes | None) -> None:
+        """One record of the customers topic (compacted, keyed ``platform:handle``)."""
+        if key_bytes is None:
             self.rejected += 1
             return
-        key = record.key.decode("utf-8", "replace").lower()
-        if record.value is None:
+        key = key_bytes.decode("utf-8", "replace").lower()
+        if value is None:
             self._profiles.pop(key, None)
             return
         try:
-            profile = CustomerProfile.model_validate_json(record.value)
+            profile = CustomerProfile.model_validate_json(value)
         except ValidationError as exc:
             self.rejected += 1
             log.warning("customer profile %r refused: %s", key, exc.errors()[0]["msg"])

@@ -17,12 +17,12 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.events import Outcome, TicketEvent
+from schemas.events import AuditDecisionDoc, Outcome, TicketEvent, audit_decision
 from schemas.ops import OpsCommand
 from schemas.scored import BrandReply, ScoredPost
 from schemas.ticket import TICKET_SCHEMA_VERSION
-from stream.kafka.batch_sink import OutRecord
-from stream.pipeline.deadletter import dead_letter, reason_kind
+from stream.kafka.deadletter import dead_letter, reason_kind
+from stream.kafka.records import OutRecord
 from stream.settings import Settings
 from stream.tickets.backlog import OpenTicket, OpenTickets
 from stream.tickets.customers import CustomerDirectory
@@ -62,7 +62,7 @@ class TicketingOutput:
     events: collections.Counter[str] = field(default_factory=collections.Counter)  # "type/result"
     dead_letters: list[OutRecord] = field(default_factory=list)
     dead_kinds: collections.Counter[str] = field(default_factory=collections.Counter)
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[AuditDecisionDoc] = field(default_factory=list)
     dead_posts: int = 0  # dead letters that were posts (not events or commands), for the accounting
 
 
@@ -226,15 +226,15 @@ class TicketingStage:
             else:
                 self._emit(after, out)
             out.audit.append(
-                {
-                    "stage": "route",
-                    "post": post.key,
-                    "outcome": str(Outcome.TICKET),
-                    "reason": f"{change}: " + "; ".join(after.explanation[-2:]),
-                    "ticket_id": after.ticket_id,
-                    "queue": after.queue,
-                    "at": at,
-                }
+                audit_decision(
+                    "route",
+                    post.key,
+                    Outcome.TICKET,
+                    f"{change}: " + "; ".join(after.explanation[-2:]),
+                    at,
+                    ticket_id=after.ticket_id,
+                    queue=after.queue,
+                )
             )
         for item in replies:
             self._brand_reply(item, out, topic, partition, offset, now, at)
@@ -342,14 +342,4 @@ class TicketingStage:
         kind = reason_kind(reason)
         out.dead_letters.append(dead_letter(original, reason, "route", topic, partition, offset, now))
         out.dead_kinds[kind] += 1
-        out.audit.append(
-            {
-                "stage": "route",
-                "post": "?",
-                "outcome": str(Outcome.DEAD_LETTER),
-                "reason": reason,
-                "ticket_id": None,
-                "queue": None,
-                "at": at,
-            }
-        )
+        out.audit.append(audit_decision("route", "?", Outcome.DEAD_LETTER, reason, at))

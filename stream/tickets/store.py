@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 
-from stream.kafka.batch_sink import OutRecord
+from stream.kafka.records import OutRecord
 
 __all__ = ["ChangelogStore"]
 

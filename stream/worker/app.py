@@ -13,9 +13,10 @@ from typing import Any, cast
 import faust
 from mode import Service
 
+from stream.kafka.records import TopicPartition
 from stream.settings import Settings
 from stream.worker.runtime import PipelineRuntime
-from stream.worker.transport import TriageApp
+from stream.worker.transport import TriageApp, faust_brokers, faust_credentials
 from stream.worker.web import WebServer
 
 __all__ = ["create_app"]
@@ -23,30 +24,13 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def _faust_credentials(settings: Settings) -> Any:
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return None
-    ssl_context = None
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        ssl_context = settings.aiokafka_kwargs()["ssl_context"]
-        if settings.kafka_security_protocol == "SSL":
-            return faust.SSLCredentials(ssl_context)
-    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
-    return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=password,
-        mechanism=settings.kafka_sasl_mechanism,
-        ssl_context=ssl_context,
-    )
-
-
 def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
-    brokers = [f"kafka://{hostport.strip()}" for hostport in settings.bootstrap.split(",")]
+    kafka = settings.kafka
     app = TriageApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        broker=brokers,
-        broker_credentials=_faust_credentials(settings),
+        broker=faust_brokers(kafka),
+        broker_credentials=faust_credentials(kafka),
         store="memory://",
         table_standby_replicas=settings.table_standby_replicas,
         key_serializer="raw",
@@ -89,12 +73,6 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
         "tickets", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True
     )
 
-    # The runtime writes the table's changelog itself, with each input's other outputs (see ticket_store).
-    rt = PipelineRuntime(
-        settings, store=tickets.data, changelog_topic=tickets.changelog_topic.get_topic_name()
-    )
-    rt.is_recovering = lambda: bool(app.in_recovery)
-
     def consumer_state() -> str:
         c: Any = app.consumer  # private fields, for diagnosis only
         paused = sorted(map(tuple, c._paused_partitions))
@@ -104,15 +82,21 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
             f"committed={dict(c._committed_offset)} flow_active={c.flow_active}"
         )
 
-    rt.consumer_state = consumer_state
-
-    async def commit(offsets: dict[tuple[str, int], int]) -> bool:
+    async def commit(offsets: dict[TopicPartition, int]) -> bool:
         """Through Faust's consumer thread, so the commit carries the current generation and Faust's
         livelock detector sees it."""
         consumer: Any = app.consumer
         return bool(await consumer._thread.commit({faust.types.TP(t, p): o for (t, p), o in offsets.items()}))
 
-    rt.commit = commit
+    # The runtime writes the table's changelog itself, with each input's other outputs (see tickets.store).
+    rt = PipelineRuntime(
+        settings,
+        store=tickets.data,
+        changelog_topic=tickets.changelog_topic.get_topic_name(),
+        commit=commit,
+        is_recovering=lambda: bool(app.in_recovery),
+        consumer_state=consumer_state,
+    )
 
     # --- services ----------------------------------------------------------------------------------------
     @app.service
@@ -130,12 +114,12 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode types sync-only receivers
     async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", set())
-        rt.on_assignment({(tp.topic, tp.partition) for tp in assigned})
+        rt.on_assignment({TopicPartition(tp.topic, tp.partition) for tp in assigned})
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", set())
-        await rt.on_revoked({(tp.topic, tp.partition) for tp in revoked})
+        await rt.on_revoked({TopicPartition(tp.topic, tp.partition) for tp in revoked})
 
     # --- agents ------------------------------------------------------------------------------------------
     @app.agent(raw_topic, name="triage")

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition as ClientTopicPartition  # aiokafka's own type, at its calls
 
+from stream.kafka.connection import KafkaConnection
 from stream.pipeline.dedupe import DedupeWindow, decode_delta
-from stream.settings import Settings
 
 __all__ = ["restore_windows"]
 
 
-async def restore_windows(settings: Settings, windows: Mapping[int, DedupeWindow]) -> dict[int, int]:
+async def restore_windows(
+    connection: KafkaConnection, topic: str, windows: Mapping[int, DedupeWindow]
+) -> dict[int, int]:
     """Replay the changelog partitions of ``windows`` into them, all with one consumer (starting a consumer
     costs more than reading an empty partition). Returns the number of keys restored per partition."""
-    topic = settings.topics.dedupe_changelog
-    tps = {TopicPartition(topic, p): p for p in windows}
+    tps = {ClientTopicPartition(topic, p): p for p in windows}
     restored = dict.fromkeys(windows, 0)
     if not tps:
         return restored
-    consumer = AIOKafkaConsumer(**settings.reader_kwargs(fetch_max_wait_ms=500))
+    consumer = AIOKafkaConsumer(**connection.reader_kwargs(fetch_max_wait_ms=500))
     try:
         await consumer.start()  # inside: a start that fails (broker down) must still stop the client
         consumer.assign(list(tps))

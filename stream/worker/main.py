@@ -8,7 +8,7 @@ import logging
 import faust
 
 from stream import logrepeat
-from stream.kafka.topics import ensure_topics
+from stream.kafka.admin import ensure_topics
 from stream.settings import Settings
 from stream.worker.app import create_app
 
@@ -29,7 +29,7 @@ class _Worker(faust.Worker):
 def run_worker(settings: Settings) -> None:
     """Blocks until the worker is stopped (SIGTERM/SIGINT stop it cleanly, committing what it finished)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(ensure_topics(settings))
+    asyncio.run(ensure_topics(settings.kafka, settings.topic_specs()))
     app, _ = create_app(settings)
     worker = _Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.repeat_window_s = settings.log_repeat_window_s

@@ -4,6 +4,10 @@ Changes are not made here but written to Kafka (commands topic, rules topic), so
 ticket applies the change in order with everything else about that ticket, and every worker picks up new
 rules: any worker can take the request. Listings show the tickets of the partitions this worker holds, and
 say which those are.
+
+The handlers are the methods of :class:`OpsApi` and see the worker only through :class:`OpsBackend`, the
+few reads and writes they need (``stream.worker.ops_backend.RuntimeOpsBackend`` serves it from the
+runtime); :func:`add_ops_routes` mounts them with the bearer-token check.
 """
 
 from __future__ import annotations
@@ -12,41 +16,107 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import yaml
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from schemas.ops import OpsCommand
 from schemas.rules import RoutingRules
 from schemas.ticket import TicketStatus
 from stream.documents import problem_list
-from stream.kafka.batch_sink import OutRecord
+from stream.ops.sla_clock import SlaSnapshot
+from stream.tickets.backlog import OpenTicket
 from stream.tickets.ids import ticket_partition
-from stream.worker.runtime import PipelineRuntime
+from stream.tickets.state import TicketState
 
-__all__ = ["OPENAPI", "add_ops_routes"]
+__all__ = ["OPENAPI", "OpsApi", "OpsBackend", "add_ops_routes"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_LIST = 1000
+
+
+class OpsBackend(Protocol):
+    """What the ops API needs of a worker: its tickets, SLA clocks and rules, and two ways to ask for a
+    change. Nothing is changed in place: both writes go to Kafka."""
+
+    def held_partitions(self) -> list[int]:
+        """The ticket partitions this worker holds, ascending."""
+        ...
+
+    def open_tickets(self) -> Iterable[tuple[str, OpenTicket]]:
+        """(ticket id, index entry) of every open ticket held here."""
+        ...
+
+    def ticket_states(self) -> Iterable[TicketState]:
+        """Every ticket state held here, resolved ones too (a scan)."""
+        ...
+
+    def load_ticket(self, ticket_id: str) -> TicketState | None:
+        """One ticket's state, or None when it is not held here."""
+        ...
+
+    def sla_snapshot(self, ticket_id: str, now: datetime) -> SlaSnapshot | None:
+        """Where the ticket's SLA targets stand at ``now``, or None when no clock runs for it."""
+        ...
+
+    def routing_rules(self) -> RoutingRules:
+        """The routing rules in force."""
+        ...
+
+    def rules_source(self) -> str:
+        """Where the rules in force came from."""
+        ...
+
+    async def submit_command(self, command: OpsCommand) -> None:
+        """Write a command to the commands topic and wait until Kafka has it: one with a ticket id to that
+        ticket's partition, a retask to every partition."""
+        ...
+
+    async def publish_rules(self, rules: RoutingRules) -> None:
+        """Write new routing rules to the rules topic and wait until Kafka has them."""
+        ...
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
-def _auth_middleware(
-    runtime: PipelineRuntime,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json(loads=orjson.loads)
+    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body is not JSON: {exc}"}), content_type="application/json"
+        ) from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json"
+        )
+    return body
+
+
+class OpsApi:
+    """The ops API's handlers, one method per route, over an :class:`OpsBackend`.
+
+    ``token`` is the bearer token (None or blank: the API answers 503); ``partitions`` the number of
+    ticket partitions, to tell whether a listing is complete and who holds an unknown ticket.
+    """
+
+    def __init__(self, backend: OpsBackend, *, token: SecretStr | None, partitions: int) -> None:
+        self.backend = backend
+        self._token = token
+        self.partitions = partitions
+
     @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
             return await handler(request)
-        token = runtime.settings.ops_token
+        token = self._token
         if token is None or not token.get_secret_value().strip():  # an empty token would let "Bearer " in
             return _error(503, "the ops API is disabled: set TRIAGE_OPS_TOKEN")
         given = request.headers.get("Authorization", "")
@@ -55,22 +125,10 @@ def _auth_middleware(
             return _error(401, "missing or wrong bearer token")
         return await handler(request)
 
-    return auth
+    async def openapi(self, _: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
 
-
-def _declared_queues(runtime: PipelineRuntime) -> set[str]:
-    return {q.name for q in runtime.router.rules.queues}
-
-
-def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
-    settings = runtime.settings
-    topics = settings.topics
-    app.middlewares.append(_auth_middleware(runtime))  # type: ignore[arg-type]  # aiohttp's Middleware protocol
-
-    def held_partitions() -> list[int]:
-        return sorted(p for t, p in runtime.assigned_tps() if t == topics.actionable)
-
-    async def list_tickets(request: web.Request) -> web.Response:
+    async def list_tickets(self, request: web.Request) -> web.Response:
         q = request.query
         try:
             priority = int(q["priority"]) if "priority" in q else None
@@ -86,12 +144,12 @@ def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
         if status in (None, *(s.value for s in TicketStatus if s != TicketStatus.RESOLVED)):
             candidates = (
                 (tid, t.queue, t.priority, t.agent, t.status, t.created_at)
-                for tid, t in runtime.ticketing.open.items()
+                for tid, t in self.backend.open_tickets()
             )
         else:  # resolved tickets are not indexed: scan, bounded by the limit
             candidates = (
                 (s.ticket_id, s.queue, s.priority, s.agent, s.status.value, s.created_at)
-                for s in runtime.ticketing.states()
+                for s in self.backend.ticket_states()
                 if s.status == TicketStatus.RESOLVED
             )
         for tid, queue, prio, agent, st, created in candidates:
@@ -114,27 +172,29 @@ def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
                 }
             )
         rows.sort(key=lambda r: (int(r["priority"]), -float(r["age_s"])))
-        held = held_partitions()
+        held = self.backend.held_partitions()
         return web.json_response(
             {
                 "tickets": rows[:limit],
                 "total": len(rows),
                 "partitions": held,
-                "complete": len(held) == settings.partitions,
+                "complete": len(held) == self.partitions,
             }
         )
 
-    async def get_ticket(request: web.Request) -> web.Response:
+    async def get_ticket(self, request: web.Request) -> web.Response:
         tid = request.match_info["ticket_id"]
-        state = runtime.ticketing.load(tid)
+        state = self.backend.load_ticket(tid)
         if state is None:
-            partition = ticket_partition(tid, settings.partitions)
+            partition = ticket_partition(tid, self.partitions)
             where = (
-                "" if partition in held_partitions() else f"; partition {partition} is held by another worker"
+                ""
+                if partition in self.backend.held_partitions()
+                else f"; partition {partition} is held by another worker"
             )
             return _error(404, f"no ticket {tid}{where}")
         doc = state.to_ticket().model_dump(mode="json")
-        snap = runtime.sla.snapshot(tid, datetime.now(UTC))
+        snap = self.backend.sla_snapshot(tid, datetime.now(UTC))
         if snap is not None:
             doc["sla"] = {
                 t.target.value: {
@@ -146,31 +206,10 @@ def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
             }
         return web.json_response(doc)
 
-    async def _write_command(command: OpsCommand, partitions: list[int] | None) -> None:
-        value = command.model_dump_json().encode()
-        if partitions is None:  # one ticket: keyed, so it lands on the ticket's partition
-            records = [OutRecord(value, key=(command.ticket_id or "").encode())]
-        else:
-            records = [OutRecord(value, key=None, partition=p) for p in partitions]
-        await (await runtime.sink.send(topics.commands, records))
-
-    async def _body(request: web.Request) -> dict[str, Any]:
-        try:
-            body = await request.json(loads=orjson.loads)
-        except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": f"body is not JSON: {exc}"}), content_type="application/json"
-            ) from None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json"
-            )
-        return body
-
-    def _command(kind: str, body: dict[str, Any], **extra: Any) -> OpsCommand | web.Response:
+    def _command(self, kind: str, body: dict[str, Any], **extra: Any) -> OpsCommand | web.Response:
         fields = {k: body.get(k) for k in ("from_queue", "from_agent", "to_queue", "to_agent", "by")}
         to_queue = fields["to_queue"]
-        queues = _declared_queues(runtime)
+        queues = {q.name for q in self.backend.routing_rules().queues}
         if to_queue is not None and queues and to_queue not in queues:
             return _error(400, f"unknown queue {to_queue!r}", queues=sorted(queues))
         try:
@@ -178,27 +217,28 @@ def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
         except ValidationError as exc:
             return _error(400, "invalid command", problems=[e["msg"] for e in exc.errors(include_url=False)])
 
-    async def reassign(request: web.Request) -> web.Response:
+    async def _submit(self, command: OpsCommand | web.Response) -> web.Response:
+        if isinstance(command, web.Response):
+            return command
+        await self.backend.submit_command(command)
+        return web.json_response({"command_id": command.command_id, "status": "accepted"}, status=202)
+
+    async def reassign(self, request: web.Request) -> web.Response:
         tid = request.match_info["ticket_id"]
-        command = _command("reassign", await _body(request), ticket_id=tid)
-        if isinstance(command, web.Response):
-            return command
-        await _write_command(command, None)
-        return web.json_response({"command_id": command.command_id, "status": "accepted"}, status=202)
+        return await self._submit(self._command("reassign", await _body(request), ticket_id=tid))
 
-    async def retask(request: web.Request) -> web.Response:
-        command = _command("retask", await _body(request))
-        if isinstance(command, web.Response):
-            return command
-        await _write_command(command, list(range(settings.partitions)))
-        return web.json_response({"command_id": command.command_id, "status": "accepted"}, status=202)
+    async def retask(self, request: web.Request) -> web.Response:
+        return await self._submit(self._command("retask", await _body(request)))
 
-    async def get_rules(_: web.Request) -> web.Response:
+    async def get_rules(self, _: web.Request) -> web.Response:
         return web.json_response(
-            {"source": runtime.rules_source, "rules": runtime.router.rules.model_dump(mode="json")}
+            {
+                "source": self.backend.rules_source(),
+                "rules": self.backend.routing_rules().model_dump(mode="json"),
+            }
         )
 
-    async def put_rules(request: web.Request) -> web.Response:
+    async def put_rules(self, request: web.Request) -> web.Response:
         raw = await request.read()
         try:
             data = yaml.safe_load(raw.decode("utf-8"))  # YAML is a superset of JSON
@@ -210,8 +250,7 @@ def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
             return _error(
                 400, "invalid routing rules; the rules in force stay", problems=problem_list(exc, "rules")
             )
-        record = OutRecord(rules.model_dump_json().encode(), key=b"rules", partition=0)
-        await (await runtime.sink.send(topics.rules, [record]))
+        await self.backend.publish_rules(rules)
         return web.json_response(
             {
                 "status": "accepted",
@@ -221,18 +260,19 @@ def add_ops_routes(app: web.Application, runtime: PipelineRuntime) -> None:
             status=202,
         )
 
-    async def openapi(_: web.Request) -> web.Response:
-        return web.json_response(OPENAPI)
 
+def add_ops_routes(app: web.Application, api: OpsApi) -> None:
+    """Mount the ops API's routes on ``app``, and its bearer-token check (on ``/api/...`` only)."""
+    app.middlewares.append(api.auth)
     app.add_routes(
         [
-            web.get("/api/openapi.json", openapi),
-            web.get("/api/tickets", list_tickets),
-            web.get("/api/tickets/{ticket_id}", get_ticket),
-            web.post("/api/tickets/{ticket_id}/reassign", reassign),
-            web.post("/api/retask", retask),
-            web.get("/api/rules", get_rules),
-            web.put("/api/rules", put_rules),
+            web.get("/api/openapi.json", api.openapi),
+            web.get("/api/tickets", api.list_tickets),
+            web.get("/api/tickets/{ticket_id}", api.get_ticket),
+            web.post("/api/tickets/{ticket_id}/reassign", api.reassign),
+            web.post("/api/retask", api.retask),
+            web.get("/api/rules", api.get_rules),
+            web.put("/api/rules", api.put_rules),
         ]
     )
 

@@ -14,7 +14,9 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["TriageApp"]
+from stream.kafka.connection import KafkaConnection
+
+__all__ = ["TriageApp", "faust_brokers", "faust_credentials"]
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -46,3 +48,22 @@ class TriageApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+
+def faust_brokers(connection: KafkaConnection) -> list[str]:
+    return [f"kafka://{hostport.strip()}" for hostport in connection.bootstrap.split(",")]
+
+
+def faust_credentials(connection: KafkaConnection) -> Any:
+    """Faust's credentials object for the connection's security settings (None for PLAINTEXT)."""
+    if connection.security_protocol == "PLAINTEXT":
+        return None
+    context = connection.ssl_context()
+    if connection.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=connection.sasl_username,
+        password=connection.sasl_password_value(),
+        mechanism=connection.sasl_mechanism,
+        ssl_context=context,
+    )

@@ -9,7 +9,8 @@ from aiohttp import web
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from stream.worker.ops_api import add_ops_routes
+from stream.worker.ops_api import OpsApi, add_ops_routes
+from stream.worker.ops_backend import RuntimeOpsBackend
 from stream.worker.runtime import PipelineRuntime
 
 __all__ = ["WebServer", "build_web_app"]
@@ -33,7 +34,10 @@ def build_web_app(runtime: PipelineRuntime) -> web.Application:
 
     app = web.Application(client_max_size=1024 * 1024)
     app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz), web.get("/readyz", readyz)])
-    add_ops_routes(app, runtime)
+    settings = runtime.settings
+    add_ops_routes(
+        app, OpsApi(RuntimeOpsBackend(runtime), token=settings.ops_token, partitions=settings.partitions)
+    )
     return app
 
 

@@ -1,4 +1,4 @@
-"""The command-line contract: ``train`` and ``evaluate`` (run as ``python -m classifiers.cli``)."""
+"""The command-line contract: ``train`` and ``evaluate`` (run as ``python -m classifiers.training.cli``)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ HELD_OUT = [
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "classifiers.cli", *map(str, args)],
+        [sys.executable, "-m", "classifiers.training.cli", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -178,9 +178,9 @@ def test_train_embeddings_flag_records_the_second_stage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--embeddings`` reaches the trainer; a cheap stand-in encoder keeps this fast (the real one is
-    tested in test_classifiers_embeddings.py)."""
-    from classifiers.cli import main
+    tested in test_embeddings.py)."""
     from classifiers.embeddings import set_encoder
+    from classifiers.training.cli import main
     from tests.classifiers.test_embeddings import HashEncoder
 
     rows = [(t, "complaint") for t in COMPLAINTS] + [(t, "not_complaint") for t in OTHERS]

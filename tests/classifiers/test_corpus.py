@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from classifiers import INTENT_LABELS, SENTIMENT_LABELS
-from classifiers.corpus.generate import CORPUS_PATH, write_corpus
+from classifiers.training.corpus.generate import CORPUS_PATH, write_corpus
 
 
 def test_corpus_is_reproducible_from_its_generator(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_corpus_rows_carry_their_template_group() -> None:
 
 def test_negative_brand_posts_are_not_all_complaints() -> None:
     """A post can name a brand in a bad mood without the brand having failed: not a complaint."""
-    from classifiers.corpus.phrases import DOMAINS
+    from classifiers.training.corpus.phrases import DOMAINS
 
     brands = tuple(b.lower() for d in DOMAINS for b in d.brands)
     with gzip.open(CORPUS_PATH, "rt", encoding="utf-8") as fh:
@@ -55,7 +55,7 @@ def test_negative_brand_posts_are_not_all_complaints() -> None:
 
 
 def test_grouped_holdout_keeps_templates_apart() -> None:
-    from classifiers.train import HOLDOUT, _corpus_groups, _split
+    from classifiers.training.train import HOLDOUT, _corpus_groups, _split
 
     groups = _corpus_groups(CORPUS_PATH)
     tr, te = _split(len(groups), groups=groups)

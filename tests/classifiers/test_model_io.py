@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from classifiers import INTENT_LABELS, load_scorer
-from classifiers.dataset import LabelledData
 from classifiers.features import Featurizer
 from classifiers.model import DEFAULT_MODEL_DIR, ModelScorer, load_model
-from classifiers.train import train_task
+from classifiers.training.dataset import LabelledData
+from classifiers.training.train import train_task
 
 TEXTS = [
     "@NovaTel no signal for two days now, sort it out",
@@ -162,7 +162,7 @@ def test_an_empty_batch_scores_to_an_empty_batch() -> None:
 
 def test_models_saved_before_word_vectors_still_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A user's model directory from the previous release (11 dense features, no table) keeps working."""
-    monkeypatch.setattr("classifiers.train.USE_WORD_VECTORS", False)
+    monkeypatch.setattr("classifiers.training.train.USE_WORD_VECTORS", False)
     texts = [
         "@Air my bag is lost",
         "@Air flight delayed 5 hours",
@@ -175,3 +175,36 @@ def test_models_saved_before_word_vectors_still_load(tmp_path: Path, monkeypatch
     assert "word_vectors" not in meta and len(meta["dense_features"]) == 11 and meta["format_version"] == 1
     batch = load_scorer(tmp_path / "old").score(TEXTS, LANGS)
     assert batch.intent_proba[0, 0] > 0.5 > batch.intent_proba[2, 0]
+
+
+def test_label_sets_are_the_contracts() -> None:
+    """One definition: the classifiers' label tuples are schemas/scores.py's, in the Literal types' order."""
+    from typing import get_args
+
+    import classifiers
+    from classifiers.lexicon import URGENCY_PATTERNS
+    from schemas import scores
+
+    assert classifiers.SENTIMENT_LABELS is scores.SENTIMENT_LABELS == get_args(scores.Sentiment)
+    assert classifiers.INTENT_LABELS is scores.INTENT_LABELS == get_args(scores.Intent)
+    assert classifiers.ACTIONABLE_INTENTS is scores.ACTIONABLE_INTENTS
+    assert classifiers.URGENCY_CUES is scores.URGENCY_CUES == tuple(URGENCY_PATTERNS)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_head_arrays_score_exactly_as_the_fitted_estimator(n_classes: int) -> None:
+    """Scoring is numpy on the saved weights; it must give what scikit-learn's predict_proba gives."""
+    from sklearn.linear_model import LogisticRegression
+
+    from classifiers.linear import softmax
+    from classifiers.training.fit import class_arrays
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(120, 5))
+    names = ("a", "b", "c")[:n_classes]
+    y = np.asarray([names[i] for i in (x[:, :n_classes] + rng.normal(size=(120, n_classes))).argmax(axis=1)])
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+    order = tuple(reversed(names))  # a class order other than the estimator's
+    coef, intercept = class_arrays(model, order, x.shape[1])
+    expected = model.predict_proba(x)[:, [list(model.classes_).index(c) for c in order]]
+    np.testing.assert_allclose(softmax(x @ coef + intercept), expected, rtol=0, atol=1e-12)

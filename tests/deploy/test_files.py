@@ -1,6 +1,6 @@
 """Deployment files (Dockerfile, compose, Kubernetes, Grafana) parse and refer only to what the project
 defines: `triage` sub-commands and flags (parsed by the real CLI parser), settings (the pydantic model),
-ports, topics (as stream/kafka/topics.py creates them) and the image the Dockerfile builds."""
+ports, topics (as stream/kafka/admin.py creates them) and the image the Dockerfile builds."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from stream.cli import build_parser
-from stream.kafka.topics import _new_topic
 from stream.settings import Settings
 
 ROOT = Path(__file__).parents[2]
@@ -82,11 +81,12 @@ def check_topic_script(script: str, settings: Settings) -> None:
     assert 'P="${TRIAGE_PARTITIONS}"' in script and '"${TRIAGE_REPLICATION_FACTOR}"' in script
     created = {m[1]: (m[2], dict(c.split("=", 1) for c in m[3].split())) for m in CREATE.finditer(script)}
     assert sorted(created) == sorted(settings.topics.all())
+    specs = {spec.name: spec for spec in settings.topic_specs()}
     for name, (partitions, configs) in created.items():
-        want = _new_topic(settings, name)
+        want = specs[name]
         got = settings.partitions if partitions == '"$P"' else int(partitions)
-        assert got == want.num_partitions, name
-        assert configs == (want.topic_configs or {}), name
+        assert got == want.partitions, name
+        assert configs == want.configs, name
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------------

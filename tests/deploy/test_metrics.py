@@ -35,11 +35,12 @@ import orjson
 import pytest
 import yaml
 
-from stream.kafka.batch_sink import BatchSink, OutRecord
-from stream.kafka.topics import ensure_topics
+from stream.kafka.admin import ensure_topics
+from stream.kafka.batch_sink import BatchSink
+from stream.kafka.records import OutRecord
 from stream.local.broker import EmbeddedBroker, free_port
 from stream.local.promtext import scrape
-from stream.local.run import WorkerProcess
+from stream.local.worker_process import WorkerProcess
 from stream.settings import Settings
 from stream.tickets.ids import ticket_id
 from tests.conftest import send, wait_accounted
@@ -170,7 +171,13 @@ def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = N
 
 
 async def write_events(settings: Settings, records: list[OutRecord]) -> None:
-    sink = BatchSink(settings, client_id="deploy-test")
+    sink = BatchSink(
+        settings.kafka,
+        client_id="deploy-test",
+        linger_s=settings.sink_linger_s,
+        max_record_bytes=settings.max_record_bytes,
+        default_partitions=settings.partitions,
+    )
     await sink.start()
     try:
         await (await sink.send(settings.topics.ticket_events, records))
@@ -199,7 +206,7 @@ async def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
         web_port=free_port(),
         data_dir=tmp / "data",
     )
-    await ensure_topics(s)
+    await ensure_topics(s.kafka, s.topic_specs())
     (tmp / "sla.yaml").write_text(TINY_SLA)
     (tmp / "site").mkdir()
     (tmp / "site" / "sitecustomize.py").write_text(FAST_SPIKES)

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from stream.kafka.batch_sink import BatchSink, OutRecord
-from stream.settings import Settings
+from stream.kafka.batch_sink import BatchSink
+from stream.kafka.connection import KafkaConnection
+from stream.kafka.records import OutRecord
 
 
 class FakeBatch:
@@ -57,7 +58,7 @@ class FlakyProducer:
 
 
 async def running_sink(producer: FlakyProducer, linger_s: float = 0.0) -> BatchSink:
-    sink = BatchSink(Settings(kafka_bootstrap_servers="127.0.0.1:1", sink_linger_s=linger_s))
+    sink = BatchSink(KafkaConnection(bootstrap="127.0.0.1:1"), linger_s=linger_s)
     sink._producer = producer  # type: ignore[assignment]
     sink._flusher = asyncio.create_task(sink._flush_loop())
     return sink

@@ -28,7 +28,7 @@ async def test_a_follower_retrying_an_unreachable_broker_closes_every_client(
 
     monkeypatch.setattr(stream.kafka.follower, "AIOKafkaConsumer", Recorded)
     settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")  # nothing listens there
-    follower = TopicFollower(settings, "triage.customers", lambda record: None)
+    follower = TopicFollower(settings.kafka, "triage.customers", lambda record: None)
     await follower.start()
     await asyncio.sleep(4.5)  # three attempts, 2 s apart
     assert follower._task is not None and not follower._task.done()  # still retrying, not crashed

@@ -10,8 +10,9 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from stream.kafka.batch_sink import BatchSink, OutRecord
+from stream.kafka.batch_sink import BatchSink
 from stream.kafka.frame_merger import FrameMerger, merge_frames
+from stream.kafka.records import OutRecord
 
 
 class RecordingSink:

@@ -1,22 +1,14 @@
-"""The offset guard: no record may be counted as done without reaching a stage. Each scenario is one the
-SIGKILL drill produced under Faust (see benchmarks/RESULTS.md, reliability)."""
+"""The offset guard and the partition reader: no record may be counted as done without reaching a stage.
+Each scenario is one the SIGKILL drill produced under Faust (see benchmarks/RESULTS.md, reliability)."""
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from classifiers import LexiconScorer
 from stream.kafka.offsets import Fill, OffsetGuard, StoredOffsets
-from stream.kafka.partition_reader import read_range
+from stream.kafka.readers import read_range
 from stream.settings import Settings
-from stream.worker import runtime as runtime_module
-from stream.worker.runtime import PipelineRuntime
 
 TP = ("triage.raw", 3)
 
@@ -132,91 +124,9 @@ def test_partitions_given_up_are_forgotten() -> None:
     assert offsets.committable() == {} and offsets.stored(TP) is None
 
 
-# --- the runtime's stream loop with the guard ---------------------------------------------------------------
-
-
-@dataclass
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes = b""
-    timestamp: float = 0.0
-
-
-class Event:
-    def __init__(self, offset: int) -> None:
-        self.message = Msg(TP[0], TP[1], offset)
-        self.acked = False
-
-    def ack(self) -> None:
-        self.acked = True
-
-
-@dataclass
-class Record:
-    offset: int
-    value: bytes = b""
-
-
-def test_the_stream_loop_stores_skipped_records_before_the_one_that_revealed_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    rt = PipelineRuntime(Settings(kafka_bootstrap_servers="127.0.0.1:1"), scorer=LexiconScorer())
-    rt.on_assignment({TP})
-    reads: list[tuple[int, int]] = []
-    handled: list[int] = []
-    stored: list[int] = []
-
-    async def start_offset(tp: tuple[str, int]) -> int | None:
-        return 120
-
-    async def fake_read_range(settings: Settings, topic: str, partition: int, start: int, end: int) -> Any:
-        reads.append((start, end))
-        for first in range(start, end, 100):
-            yield [Record(o) for o in range(first, min(first + 100, end))]
-
-    async def handle(value: bytes | None, topic: str, partition: int, offset: int) -> Any:
-        handled.append(offset)
-
-        async def store() -> None:
-            await asyncio.sleep(0.001 if offset < 1001 else 0)  # the skipped records are slower to store
-            stored.append(offset)
-
-        return asyncio.ensure_future(store())
-
-    commits: list[dict[tuple[str, int], int]] = []
-
-    async def commit(offsets: dict[tuple[str, int], int]) -> bool:
-        commits.append(dict(offsets))
-        return True
-
-    monkeypatch.setattr(runtime_module, "read_range", fake_read_range)
-    rt._start_offset = start_offset  # type: ignore[method-assign]
-    rt.commit = commit
-    events = [Event(o) for o in (1001, 1002, 1003)]
-
-    async def stream() -> AsyncIterator[Event]:
-        for e in events:
-            yield e
-
-    async def run() -> None:
-        await rt.process_stream("triage", stream(), handle)
-        await asyncio.sleep(0.05)
-        await rt.commit_stored()
-
-    asyncio.run(run())
-    assert reads == [(120, 1001)]
-    assert handled == list(range(120, 1004))
-    assert stored.index(1000) < stored.index(1001)  # acking 1001 can never commit past an unstored record
-    assert all(e.acked for e in events)
-    assert commits == [{TP: 1004}]  # one past the last record, every record before it stored
-    assert rt.metrics.rereads.labels(TP[0])._value.get() == 1
-
-
 async def test_read_range_reads_exactly_the_asked_offsets_from_the_broker(topics: Settings) -> None:
     topic = topics.topics.raw
-    producer = AIOKafkaProducer(**topics.aiokafka_kwargs())
+    producer = AIOKafkaProducer(**topics.kafka.client_kwargs())
     await producer.start()
     try:
         for i in range(60):
@@ -224,15 +134,15 @@ async def test_read_range_reads_exactly_the_asked_offsets_from_the_broker(topics
         await producer.flush()
     finally:
         await producer.stop()
-    got = [r async for batch in read_range(topics, topic, 1, 10, 45) for r in batch]
+    got = [r async for batch in read_range(topics.kafka, topic, 1, 10, 45) for r in batch]
     assert [r.offset for r in got] == list(range(10, 45))
     assert [r.value for r in got] == [f"r{i}".encode() for i in range(10, 45)]
-    assert [r async for r in read_range(topics, topic, 1, 5, 5)] == []
+    assert [r async for r in read_range(topics.kafka, topic, 1, 5, 5)] == []
 
 
 async def test_read_range_gives_up_on_a_range_that_never_arrives(topics: Settings) -> None:
     with pytest.raises(TimeoutError, match="nothing to read"):
-        async for _ in read_range(topics, topics.topics.raw, 2, 0, 10, timeout_s=1.5):
+        async for _ in read_range(topics.kafka, topics.topics.raw, 2, 0, 10, timeout_s=1.5):
             pass
 
 
@@ -260,31 +170,6 @@ def test_records_handled_already_are_known_so_a_redelivery_is_not_handled_twice(
     assert guard.already_handled(TP, 150)
     assert guard.admit(TP, 202, start=150) is None  # 150..201 were handled here: nothing to fill
     assert guard.admit(TP, 203) is None
-
-
-def test_the_stream_loop_skips_records_the_repair_already_handled() -> None:
-    rt = PipelineRuntime(Settings(kafka_bootstrap_servers="127.0.0.1:1"), scorer=LexiconScorer())
-    rt.on_assignment({TP})
-    rt.offsets.admit(TP, 19, start=19)
-    rt.offsets.filled(TP, 25)
-    handled: list[int] = []
-
-    async def handle(value: bytes | None, topic: str, partition: int, offset: int) -> Any:
-        handled.append(offset)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    events = [Event(o) for o in range(20, 28)]
-
-    async def stream() -> AsyncIterator[Event]:
-        for e in events:
-            yield e
-
-    asyncio.run(rt.process_stream("triage", stream(), handle))
-    assert handled == [25, 26, 27]
-    assert all(e.acked for e in events)
-    assert rt.metrics.redelivered.labels(TP[0])._value.get() == 5
 
 
 def test_records_in_flight_are_counted_until_stored() -> None:

@@ -45,7 +45,7 @@ async def test_posts_added_in_bulk_reach_the_same_partitions_stamped_and_all_sto
     async with PostProducer(settings, frame_posts=400, linger_s=0.05) as producer:
         await producer.add_many(posts[:1200])
         await producer.add_many(posts[1200:])
-    records = await read_topic(settings, settings.topics.raw)
+    records = await read_topic(settings.kafka, settings.topics.raw)
     frames = [orjson.loads(r.value) for r in records]
     got = {p["post_id"]: (r.partition, p) for r, frame in zip(records, frames, strict=True) for p in frame}
     assert len(got) == len({p["post_id"] for p in posts})

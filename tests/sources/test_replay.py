@@ -1,14 +1,17 @@
+import csv
 import gzip
+from pathlib import Path
 
 import orjson
 import pytest
 
 from stream.sources.base import ConfigError
-from stream.sources.post_sink import MemorySink
 from stream.sources.producer import PostProducer
-from stream.sources.replay import Pacer, ReplaySource, iter_records, tweet_row_to_post
+from stream.sources.replay import TWEET_COLUMNS, Pacer, ReplaySource, iter_records, tweet_row_to_post
+from stream.sources.testing import FakeClock, MemorySink, run_until
 from tests.conftest import read_topic
-from tests.sources.support import FakeClock, make_settings, run_until
+from tests.sources.contract import PullSourceContract, count
+from tests.sources.support import make_settings
 
 CSV = """tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id
 1,115712,True,Tue Oct 31 22:10:47 +0000 2017,@sprintcare my phone has had no signal since noon #outage,2,
@@ -25,6 +28,65 @@ def csv_file(tmp_path):
     path = tmp_path / "twcs.csv"
     path.write_text(CSV)
     return path
+
+
+def row(i: int, **extra: str) -> dict[str, str]:
+    return {
+        "tweet_id": str(i),
+        "author_id": str(115700 + i),
+        "inbound": "True",
+        "created_at": f"Tue Oct 31 22:{10 + i:02d}:47 +0000 2017",
+        "text": "@sprintcare my phone has had no signal since noon #outage",
+        "response_tweet_id": "",
+        "in_response_to_tweet_id": "",
+        **extra,
+    }
+
+
+class TestReplayContract(PullSourceContract):
+    platform = "x"
+    config_errors = [
+        ({"path": Path("/nonexistent/twcs.csv")}, "no such file"),
+        ({"speed": -1}, "--speed must be >= 0"),
+    ]
+
+    def make_source(self, sink, clock=None, path=None, speed=0.0, **settings):
+        clock = clock or FakeClock()
+        return ReplaySource(
+            make_settings(self.tmp_path, **settings),
+            sink,
+            path=path or self.tmp_path / "twcs.csv",
+            speed=speed,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+
+    def payload(self, i):
+        return row(i)
+
+    def expected(self, i):
+        return {
+            "post_id": str(i),
+            "author": {"id": str(115700 + i), "handle": str(115700 + i)},
+            "text": "@sprintcare my phone has had no signal since noon #outage",
+            "created_at": f"2017-10-31T22:{10 + i:02d}:47Z",
+            "mentions": ["sprintcare"],
+            "hashtags": ["outage"],
+        }
+
+    def malformed_payloads(self):
+        return [row(3, author_id=""), row(4, created_at="not a date")]
+
+    def unwanted_payloads(self):
+        return [row(5, author_id="sprintcare", inbound="False", text="@115706 Sorry! Please DM us.")]
+
+    def serve(self, payloads):
+        with (self.tmp_path / "twcs.csv").open("w", newline="") as fh:
+            writer = csv.DictWriter(
+                fh, fieldnames=[*TWEET_COLUMNS, "response_tweet_id", "in_response_to_tweet_id"]
+            )
+            writer.writeheader()
+            writer.writerows(payloads)
 
 
 def test_a_dataset_row_becomes_a_post():
@@ -65,17 +127,6 @@ def test_pacer_divides_original_gaps_by_the_speed():
     pacer = Pacer(speed=60)
     assert [pacer.due(t) for t in (1000, 1060, 1030, 1180)] == [0, 1, 1, 3]  # out of order: due at once
     assert Pacer(speed=0).due(5000) == 0
-
-
-async def test_flat_out_replay_produces_every_inbound_post_and_counts_the_rest(tmp_path, csv_file):
-    sink = MemorySink()
-    src = ReplaySource(make_settings(tmp_path), sink, path=csv_file)
-    await run_until(src, lambda: src.finished)
-    assert sink.ids == ["1", "3", "6"] and sink.stored == sink.added
-    m = src.metrics.registry.get_sample_value
-    assert m("triage_source_malformed_total", {"source": src.name}) == 2
-    assert m("triage_source_posts_produced_total", {"source": src.name}) == 3
-    assert m("triage_source_posts_received_total", {"source": src.name}) == 6
 
 
 async def test_paced_replay_follows_original_times_times_the_speed(tmp_path, csv_file):
@@ -126,12 +177,10 @@ async def test_jsonl_replay_validates_and_counts_bad_lines(tmp_path):
     await run_until(src, lambda: src.finished)
     assert len(sink.added) == 1 and "ingested_at" not in sink.added[0]
     assert sink.added[0]["brand"] == "acme" and sink.added[0]["source"] == "replay"
-    assert src.metrics.registry.get_sample_value("triage_source_malformed_total", {"source": src.name}) == 2
+    assert count(src, "malformed_total") == 2
 
 
-async def test_bad_configuration_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="no such file"):
-        ReplaySource(make_settings(tmp_path), MemorySink(), path=tmp_path / "missing.csv")
+async def test_a_csv_without_the_dataset_columns_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,text\n1,hello\n")
     src = ReplaySource(make_settings(tmp_path), MemorySink(), path=bad)
@@ -145,7 +194,7 @@ async def test_replay_into_the_real_broker(topics, csv_file):
     async with PostProducer(settings, linger_s=0.01) as producer:
         src = ReplaySource(settings, producer, path=csv_file)
         await run_until(src, lambda: src.finished, timeout=30)
-    records = await read_topic(settings, settings.topics.raw)
+    records = await read_topic(settings.kafka, settings.topics.raw)
     posts = [p for r in records for p in orjson.loads(r.value)]
     assert sorted(p["post_id"] for p in posts) == ["1", "3", "6"]
     assert all(p["ingested_at"] and p["platform"] == "x" for p in posts)

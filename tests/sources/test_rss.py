@@ -2,21 +2,25 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from stream.sources.base import ConfigError
 from stream.sources.normalize import NormalizeError
-from stream.sources.post_sink import MemorySink
 from stream.sources.rss import RssSource, entry_to_post, parse_feed
-from tests.sources.support import FakeClock, make_settings, run_until
+from stream.sources.testing import FakeClock, MemorySink, run_until
+from tests.sources.contract import PullSourceContract, count
+from tests.sources.support import make_settings
+
+BOILER = "&lt;p&gt;My &lt;b&gt;Acme&lt;/b&gt; boiler is broken&lt;/p&gt;"
 
 
-def rss(*items: tuple[str, str]) -> bytes:
-    body = "".join(
-        f"""<item><title>{title}</title><link>https://forum.example/t/{guid}</link>
+def item(guid: str, title: str, description: str = BOILER) -> str:
+    return f"""<item><title>{title}</title><link>https://forum.example/t/{guid}</link>
         <guid isPermaLink="false">{guid}</guid><dc:creator>jo</dc:creator>
         <pubDate>Mon, 13 May 2024 10:00:00 +0000</pubDate>
-        <description>&lt;p&gt;My &lt;b&gt;Acme&lt;/b&gt; boiler is broken&lt;/p&gt;</description></item>"""
-        for guid, title in items
-    )
+        <description>{description}</description></item>"""
+
+
+def rss(*items: tuple[str, str] | str) -> bytes:
+    """A feed of items, newest first: ``(guid, title)`` pairs or :func:`item` markup."""
+    body = "".join(x if isinstance(x, str) else item(*x) for x in items)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Forum</title>
 {body}</channel></rss>""".encode()
@@ -105,6 +109,42 @@ def source(tmp_path, fake, sink, clock=None, **overrides):
     return RssSource(make_settings(tmp_path, **values), sink, sleep=clock.sleep, clock=clock)
 
 
+class TestRssContract(PullSourceContract):
+    platform = "forum"
+    config_errors = [
+        ({"rss_feeds": [], "rss_review_feeds": []}, "TRIAGE_RSS_FEEDS"),
+        ({"rss_feeds": ["file:///etc/passwd"]}, "not http"),
+    ]
+
+    @pytest.fixture(autouse=True)
+    def _platform(self, feeds):
+        self.fake = feeds
+
+    def make_source(self, sink, clock=None, **settings):
+        defaults = {"rss_review_feeds": [], "brand_keywords": ["acme"]}
+        return source(self.tmp_path, self.fake, sink, clock, **{**defaults, **settings})
+
+    def payload(self, i):
+        return item(str(i), f"Boiler down {i}")
+
+    def expected(self, i):
+        return {
+            "post_id": f"{self.fake.url('/forum.xml')}#{i}",
+            "author": {"id": "127.0.0.1:jo", "handle": "jo"},
+            "text": f"Boiler down {i}\n\nMy Acme boiler is broken",
+            "url": f"https://forum.example/t/{i}",
+        }
+
+    def malformed_payloads(self):
+        return ["<item><title>Acme: neither guid nor link</title></item>"]
+
+    def unwanted_payloads(self):
+        return [item("5", "Kettle advice", "which cheap kettle lasts?")]
+
+    def serve(self, payloads):
+        self.fake.forum = rss(*reversed(payloads))  # feeds list the newest first
+
+
 async def test_conditional_get_and_seen_ids_survive_a_restart(tmp_path, feeds):
     first, clock = MemorySink(), FakeClock()
     src = source(tmp_path, feeds, first, clock)
@@ -134,28 +174,4 @@ async def test_a_failing_feed_does_not_hold_up_the_others(tmp_path, feeds):
     src = source(tmp_path, feeds, sink, clock)
     await run_until(src, lambda: len(sink.added) == 3)
     assert sink.added[0]["platform"] == "review"  # first poll: forum failed, reviews went ahead
-    labels = {"source": "rss", "reason": "http"}
-    assert src.metrics.registry.get_sample_value("triage_source_reconnects_total", labels) == 2
-
-
-async def test_keywords_filter_entries(tmp_path, feeds):
-    feeds.forum = rss(("7", "Kettle advice"))
-    feeds.forum = feeds.forum.replace(b"Acme", b"cheap")
-    sink = MemorySink()
-    src = source(tmp_path, feeds, sink, brand_keywords=["acme"])
-    await run_until(
-        src,
-        lambda: (
-            len(sink.added) == 1
-            and src.metrics.registry.get_sample_value("triage_source_posts_filtered_total", {"source": "rss"})
-            == 1
-        ),
-    )
-    assert sink.added[0]["platform"] == "review"
-
-
-def test_configuration_errors(tmp_path):
-    with pytest.raises(ConfigError, match="TRIAGE_RSS_FEEDS"):
-        RssSource(make_settings(tmp_path), MemorySink())
-    with pytest.raises(ConfigError, match="not http"):
-        RssSource(make_settings(tmp_path, rss_feeds=["file:///etc/passwd"]), MemorySink())
+    assert count(src, "reconnects_total", reason="http") == 2

@@ -49,7 +49,7 @@ async def test_generated_firehose_is_accounted_for_and_judged_like_its_ground_tr
     # Judged against the generator's ground truth: hidden calls for help found, chatter left alone.
     truth = {p["post_id"]: p["_truth"]["intent"] for p in valid}
     counts: collections.Counter[tuple[bool, str]] = collections.Counter()
-    for record in await read_topic(topics, topics.topics.audit):
+    for record in await read_topic(topics.kafka, topics.topics.audit):
         for d in orjson.loads(record.value):
             if d["stage"] == "triage" and d["outcome"] in ("actionable", "filtered"):
                 intent = truth[d["post"].split(":", 1)[1]]
@@ -92,7 +92,7 @@ async def test_replayed_customer_history_becomes_tickets(topics, start_worker, t
     assert replay.returncode == 0, replay.stderr
     s = await wait_accounted(worker, 4)  # the four customer tweets; the brand's reply is not replayed
     assert s.value("triage_posts_in_total") == 4
-    tickets = [orjson.loads(r.value) for r in await read_topic(topics, topics.topics.tickets)]
+    tickets = [orjson.loads(r.value) for r in await read_topic(topics.kafka, topics.topics.tickets)]
     ticketed = {t["posts"][0]["post_id"] for t in tickets}
     assert {"1", "3", "4"} <= ticketed
     assert "5" not in ticketed

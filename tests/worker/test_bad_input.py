@@ -168,12 +168,12 @@ def test_rules_from_the_topic_that_do_not_validate_leave_the_rules_in_force() ->
     def record(value: bytes, offset: int) -> ConsumerRecord:
         return ConsumerRecord("rules", 0, offset, 0, 0, b"rules", value, None, len(b"rules"), len(value), ())
 
-    runtime._on_rules(record(b'{"default_queue": 42}', 0))
-    runtime._on_rules(record(b"not json at all", 1))
+    runtime.shared.on_rules(record(b'{"default_queue": 42}', 0))
+    runtime.shared.on_rules(record(b"not json at all", 1))
     assert runtime.router.rules is before
     assert runtime.metrics.rules_updates.labels("rejected")._value.get() == 2
     good = before.model_copy(update={"version": "2"}).model_dump_json().encode()
-    runtime._on_rules(record(good, 2))
+    runtime.shared.on_rules(record(good, 2))
     assert runtime.router.rules.version == "2" and runtime.rules_source.endswith("@2")
 
 

@@ -25,7 +25,7 @@ import pytest
 from stream.kafka.lag import LagMonitor
 from stream.local.broker import EmbeddedBroker, free_port
 from stream.local.promtext import scrape
-from stream.local.run import WorkerProcess
+from stream.local.worker_process import WorkerProcess
 from stream.settings import Settings
 from stream.sources.producer import PostProducer
 from stream.sources.synthetic.generator import FirehoseGenerator
@@ -57,12 +57,12 @@ async def outcome_of_every_post(settings: Settings, keys: set[str], timeout: flo
     deadline = time.monotonic() + timeout
     while True:
         decisions: dict[str, set[str]] = collections.defaultdict(set)
-        for record in await read_topic(settings, settings.topics.audit, idle_s=1.0):
+        for record in await read_topic(settings.kafka, settings.topics.audit, idle_s=1.0):
             for d in orjson.loads(record.value):
                 decisions[d["post"]].add(f"{d['stage']}:{d['outcome']}")
         in_tickets: set[str] = set()
         versions: dict[tuple[str, tuple[str, ...]], set[bytes]] = collections.defaultdict(set)
-        for record in await read_topic(settings, settings.topics.tickets, idle_s=1.0):
+        for record in await read_topic(settings.kafka, settings.topics.tickets, idle_s=1.0):
             ticket = orjson.loads(record.value)
             ids = tuple(sorted(f"{p['platform']}:{p['post_id']}" for p in ticket["posts"]))
             in_tickets.update(ids)
@@ -124,7 +124,7 @@ async def test_workers_killed_at_random_moments_lose_nothing(topics, start_worke
 async def lag_returns_to_zero(settings: Settings, timeout: float) -> bool:
     t = settings.topics
     held = {(topic, p) for topic in (t.raw, t.actionable) for p in range(settings.partitions)}
-    monitor = LagMonitor(settings)
+    monitor = LagMonitor(settings.kafka, settings.app_id)
     await monitor.start()
     try:
         deadline = time.monotonic() + timeout
@@ -159,7 +159,7 @@ async def test_a_worker_joining_and_leaving_mid_stream_loses_nothing_and_dedupe_
     deadline = time.monotonic() + 120
     while True:  # until every replayed post has its second triage decision
         decisions: dict[str, list[str]] = collections.defaultdict(list)
-        for record in await read_topic(topics, topics.topics.audit, idle_s=1.0):
+        for record in await read_topic(topics.kafka, topics.topics.audit, idle_s=1.0):
             for d in orjson.loads(record.value):
                 if d["stage"] == "triage":
                     decisions[d["post"]].append(d["outcome"])
@@ -232,7 +232,7 @@ async def test_a_source_restarted_mid_stream_leaves_no_gap(
     second = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, timeout=120)
     assert second.returncode == 0, second.stderr
 
-    ids = [orjson.loads(r.value) for r in await read_topic(topics, topics.topics.raw, idle_s=1.0)]
+    ids = [orjson.loads(r.value) for r in await read_topic(topics.kafka, topics.topics.raw, idle_s=1.0)]
     sent = collections.Counter(
         p["post_id"] for frame in ids for p in (frame if isinstance(frame, list) else [frame])
     )

@@ -19,7 +19,8 @@ import aiohttp
 import orjson
 import pytest
 
-from stream.kafka.batch_sink import BatchSink, OutRecord
+from stream.kafka.batch_sink import BatchSink
+from stream.kafka.records import OutRecord
 from stream.local.promtext import Scrape, scrape
 from stream.settings import Settings
 from stream.tickets.ids import ticket_id
@@ -43,7 +44,13 @@ async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "co
 
 
 async def write(settings: Settings, topic: str, records: list[OutRecord]) -> None:
-    sink = BatchSink(settings, client_id="test-writer")
+    sink = BatchSink(
+        settings.kafka,
+        client_id="test-writer",
+        linger_s=settings.sink_linger_s,
+        max_record_bytes=settings.max_record_bytes,
+        default_partitions=settings.partitions,
+    )
     await sink.start()
     try:
         await (await sink.send(topic, records))
@@ -53,7 +60,7 @@ async def write(settings: Settings, topic: str, records: list[OutRecord]) -> Non
 
 async def latest_tickets(settings: Settings) -> dict[str, dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
-    for record in await read_topic(settings, settings.topics.tickets, idle_s=0.8):
+    for record in await read_topic(settings.kafka, settings.topics.tickets, idle_s=0.8):
         ticket = orjson.loads(record.value)
         latest[ticket["ticket_id"]] = ticket
     return latest
@@ -256,7 +263,7 @@ async def test_sla_at_risk_and_breach_alerts_reach_the_alerts_topic(topics, star
     await write(s, s.topics.ticket_events, [event(answered, "first_response", "e1")])
 
     async def alerts() -> list[dict[str, Any]]:
-        return [orjson.loads(r.value) for r in await read_topic(s, s.topics.alerts, idle_s=0.5)]
+        return [orjson.loads(r.value) for r in await read_topic(s.kafka, s.topics.alerts, idle_s=0.5)]
 
     found = await until(
         lambda: _kinds(alerts, ticket_id("x", "acme", "1"), {"sla_at_risk", "sla_breached"}),

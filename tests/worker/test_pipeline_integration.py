@@ -41,7 +41,7 @@ async def test_posts_in_equal_tickets_filtered_duplicates_and_dead_letters(topic
     assert s.value("triage_duplicates_total", kind="repost") == stream.originals // 20
 
     # Tickets: valid against the committed schema, keyed and headed by what CRMs route on.
-    records = await read_topic(topics, topics.topics.tickets)
+    records = await read_topic(topics.kafka, topics.topics.tickets)
     assert len(records) == out(s, "ticket")
     router = Router(load_rules())
     by_post = {p["post_id"]: p for p in stream.posts if isinstance(p, dict) and "author" in p}
@@ -90,13 +90,14 @@ async def test_posts_in_equal_tickets_filtered_duplicates_and_dead_letters(topic
 
     # Dead letters keep the reason and the original; the audit has one decision per post and ticket.
     dead = [
-        DeadLetter.model_validate_json(r.value) for r in await read_topic(topics, topics.topics.deadletter)
+        DeadLetter.model_validate_json(r.value)
+        for r in await read_topic(topics.kafka, topics.topics.deadletter)
     ]
     assert len(dead) == stream.dead_letters
     assert {d.reason.split(":")[0] for d in dead} == {"invalid post", "invalid JSON"}
     audit = [
         AuditDecision.model_validate(d)
-        for r in await read_topic(topics, topics.topics.audit)
+        for r in await read_topic(topics.kafka, topics.topics.audit)
         for d in orjson.loads(r.value)
     ]
     assert sum(1 for a in audit if a.stage == "triage") == stream.total
@@ -108,7 +109,7 @@ async def test_posts_in_equal_tickets_filtered_duplicates_and_dead_letters(topic
     assert out(s2, "ticket") == out(s, "ticket")
     assert out(s2, "filtered") == out(s, "filtered")
     assert out(s2, "duplicate") == stream.duplicates + stream.total - stream.dead_letters
-    assert len(await read_topic(topics, topics.topics.tickets)) == len(records)
+    assert len(await read_topic(topics.kafka, topics.topics.tickets)) == len(records)
 
 
 async def test_dedupe_state_survives_a_worker_restart(topics, start_worker):
@@ -117,7 +118,7 @@ async def test_dedupe_state_survives_a_worker_restart(topics, start_worker):
     await send(topics, stream.posts)
     s = await wait_accounted(first, stream.total)
     tickets_before = {
-        orjson.loads(r.value)["ticket_id"] for r in await read_topic(topics, topics.topics.tickets)
+        orjson.loads(r.value)["ticket_id"] for r in await read_topic(topics.kafka, topics.topics.tickets)
     }
     assert len(tickets_before) > 0 and out(s, "ticket") > 0
     first.stop()
@@ -129,6 +130,6 @@ async def test_dedupe_state_survives_a_worker_restart(topics, start_worker):
     assert out(s2, "ticket") == 0 and out(s2, "filtered") == 0
     assert out(s2, "duplicate") + out(s2, "dead_letter") == s2.value("triage_posts_in_total")
     tickets_after = {
-        orjson.loads(r.value)["ticket_id"] for r in await read_topic(topics, topics.topics.tickets)
+        orjson.loads(r.value)["ticket_id"] for r in await read_topic(topics.kafka, topics.topics.tickets)
     }
     assert tickets_after == tickets_before

@@ -1,4 +1,5 @@
-"""Dead-letter records: the reason and the original bytes, so nothing is lost silently."""
+"""Dead-letter records: the reason, where the record came from and its original bytes, so nothing is lost
+silently. A plain Kafka dead-letter format, shared by both stages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Literal
 
 import orjson
 
-from stream.kafka.batch_sink import OutRecord
+from stream.kafka.records import OutRecord
 
 __all__ = ["MAX_ORIGINAL_BYTES", "dead_letter", "reason_kind"]
 

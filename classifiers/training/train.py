@@ -3,12 +3,13 @@
 Both paths fit the same featurizer and linear heads. Before the final fit on all rows, a seeded 20% hold-out
 is scored so the model's metadata carries honest figures on posts it did not see.
 
-Rebuild the shipped model: ``python -m classifiers.train`` (reads ``classifiers/data/corpus.csv.gz``,
+Rebuild the shipped model: ``python -m classifiers.training.train`` (reads ``classifiers/data/corpus.csv.gz``,
 writes ``classifiers/models/default/``). After a corpus change, rebuild in order: the corpus
-(``python -m classifiers.corpus.generate``), the word-vector table, whose distilled columns are fitted on
-the corpus (``python -m classifiers.wordvectors``, needs the ``embeddings`` extra), then the model. The
-shipped model's hold-out is a seeded 20% of whole template groups (the corpus's ``group`` column);
-``python -m classifiers.train --select`` cross-validates a small grid over template groups.
+(``python -m classifiers.training.corpus.generate``), the word-vector table, whose distilled columns are
+fitted on the corpus (``python -m classifiers.training.wordtable``, needs the ``embeddings`` extra), then
+the model. The shipped model's hold-out is a seeded 20% of whole template groups (the corpus's ``group``
+column); ``python -m classifiers.training.train --select`` cross-validates a small grid over template
+groups.
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS
-from classifiers.corpus.generate import CORPUS_PATH
-from classifiers.dataset import DataError, LabelledData, read_labelled
+from classifiers.base import BINARY_INTENT_LABELS, INTENT_LABELS, SENTIMENT_LABELS
 from classifiers.embeddings import Encoder, SecondStage, get_encoder
-from classifiers.evaluate import classification_report
 from classifiers.features import Featurizer
-from classifiers.linear import LinearHead, class_arrays, fit_head
-from classifiers.model import BINARY_INTENT_LABELS, DEFAULT_MODEL_DIR, TrainedModel
-from classifiers.wordvectors import load_word_vectors
+from classifiers.linear import LinearHead
+from classifiers.model import DEFAULT_MODEL_DIR, TrainedModel
+from classifiers.training.corpus.generate import CORPUS_PATH
+from classifiers.training.dataset import DataError, LabelledData, read_labelled
+from classifiers.training.evaluate import classification_report
+from classifiers.training.fit import class_arrays, fit_head
+from classifiers.wordvectors import WordVectors, load_word_vectors
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -238,7 +240,7 @@ def train_task(
     """A one-head model from a user's labelled data (``triage train``).
 
     ``embeddings`` adds the sentence-embedding second stage (needs the ``embeddings`` extra; see
-    :mod:`classifiers.embeddings` for its cost). ``encoder`` overrides the process-wide one.
+    :mod:`classifiers.training.encoder` for its cost). ``encoder`` overrides the process-wide one.
     """
     if task == "sentiment":
         classes: tuple[str, ...] = SENTIMENT_LABELS
@@ -351,7 +353,7 @@ def select_hyperparameters(corpus: Path = CORPUS_PATH) -> dict[str, list[dict[st
     Sentiment is judged by macro-recall, intent by macro-F1 over the six intents, averaged over folds.
     Nothing here reads a development set.
     """
-    from classifiers.wordvectors import EncodedWords, WordVectors
+    from classifiers.training.wordtable import EncodedWords  # needs the embeddings extra
 
     sent = read_labelled(corpus, SENTIMENT_LABELS, label_col="sentiment")
     intent = read_labelled(corpus, INTENT_LABELS, label_col="intent")

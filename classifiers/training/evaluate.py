@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.base import ScoreBatch, TextScorer
+from classifiers.base import BINARY_INTENT_LABELS, SENTIMENT_LABELS, ScoreBatch, TextScorer
 
 __all__ = ["TASK_LABELS", "classification_report", "evaluate_scorer", "predict_task"]
 
 TASK_LABELS: dict[str, tuple[str, ...]] = {
-    "sentiment": ("negative", "neutral", "positive"),
-    "complaint": ("complaint", "not_complaint"),
+    "sentiment": SENTIMENT_LABELS,
+    "complaint": BINARY_INTENT_LABELS,
     "actionable": ("actionable", "not_actionable"),
 }
 BATCH = 1000

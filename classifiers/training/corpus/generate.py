@@ -1,11 +1,11 @@
 """Write the labelled training corpus (``classifiers/data/corpus.csv.gz``), seeded and deterministic.
 
-Each post is a hand-written phrase (see :mod:`classifiers.corpus.phrases`) with its slots filled, then put
-through the noise real posts have: slang and abbreviations, typos, elongations, shouting, emoji, hashtags,
-mentions, URLs, fillers. Labels come from the phrase bank, so noise never changes a label. The ``group``
-column names the phrase-bank entry a post came from, for hold-outs that keep whole templates apart.
+Each post is a hand-written phrase (see :mod:`classifiers.training.corpus.phrases`) with its slots filled,
+then put through the noise real posts have: slang and abbreviations, typos, elongations, shouting, emoji,
+hashtags, mentions, URLs, fillers. Labels come from the phrase bank, so noise never changes a label. The
+``group`` column names the phrase-bank entry a post came from, for hold-outs that keep whole templates apart.
 
-Run: ``python -m classifiers.corpus.generate [--out PATH] [--seed N]``.
+Run: ``python -m classifiers.training.corpus.generate [--out PATH] [--seed N]``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import random
 import re
 from pathlib import Path
 
-from classifiers.corpus.phrases import (
+from classifiers.training.corpus.phrases import (
     BRAND_NON_COMPLAINTS,
     CHATTER,
     CHATTER_TOPICS,
@@ -40,7 +40,8 @@ from classifiers.corpus.phrases import (
 
 __all__ = ["CORPUS_PATH", "generate", "write_corpus"]
 
-CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "corpus.csv.gz"
+#: A data file of the classifiers package (classifiers/data/), beside the word-vector table it feeds.
+CORPUS_PATH = Path(__file__).resolve().parents[2] / "data" / "corpus.csv.gz"
 COLUMNS = ("text", "sentiment", "intent", "lang", "domain", "group")
 
 _CITIES = (
@@ -281,7 +282,7 @@ class _Gen:
 def template_group(phrase: str) -> str:
     """A short stable id of the phrase-bank entry a post came from (the problem, question, praise... or
     the whole template). Posts of one group share their wording, so a hold-out that keeps whole groups
-    out of training measures how the model does on phrasing it never saw (``classifiers.train``)."""
+    out of training measures how the model does on phrasing it never saw (``classifiers.training.train``)."""
     return hashlib.sha1(phrase.encode("utf-8")).hexdigest()[:8]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from classifiers.model import DEFAULT_MODEL_DIR, load_model
 from stream.settings import Settings
-from stream.worker.app import _faust_credentials
+from stream.worker.transport import faust_credentials
 
 
 class _Payload:
@@ -47,11 +47,11 @@ def test_kafka_sasl_and_tls_settings_reach_both_kafka_clients(
     monkeypatch.setenv("KAFKA_SASL_USERNAME", "triage")
     monkeypatch.setenv("KAFKA_SASL_PASSWORD", "pa55-w0rd")
     settings = Settings()
-    kwargs = settings.aiokafka_kwargs()
+    kwargs = settings.kafka.client_kwargs()
     assert kwargs["security_protocol"] == "SASL_SSL" and kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
     assert kwargs["sasl_plain_username"] == "triage" and kwargs["sasl_plain_password"] == "pa55-w0rd"
     assert kwargs["ssl_context"] is not None
-    creds = _faust_credentials(settings)
+    creds = faust_credentials(settings.kafka)
     assert (creds.username, creds.password, str(creds.mechanism.value)) == (
         "triage",
         "pa55-w0rd",

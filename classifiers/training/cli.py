@@ -1,7 +1,8 @@
 """The ``triage train`` and ``triage evaluate`` sub-commands, added to ``stream/cli.py`` by :func:`register`.
 
 Exit codes: 0 success, 2 a bad input file or model directory (message on stderr). Run standalone with
-``python -m classifiers.cli {train,evaluate} ...``.
+``python -m classifiers.training.cli {train,evaluate} ...``. Registering the sub-commands imports no
+scikit-learn (``triage --help`` stays quick); ``train`` loads it when it runs.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-from classifiers.base import INTENT_LABELS, SENTIMENT_LABELS
-from classifiers.dataset import DataError, read_labelled
-from classifiers.evaluate import TASK_LABELS, evaluate_scorer
+from classifiers.base import BINARY_INTENT_LABELS, INTENT_LABELS, SENTIMENT_LABELS
+from classifiers.training.dataset import DataError, read_labelled
+from classifiers.training.evaluate import TASK_LABELS, evaluate_scorer
 
 __all__ = ["main", "register"]
 
@@ -21,9 +22,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _train(args: argparse.Namespace) -> int:
-    from classifiers.embeddings import EmbeddingsUnavailable
-    from classifiers.model import BINARY_INTENT_LABELS
-    from classifiers.train import train_task
+    from classifiers.training.encoder import EmbeddingsUnavailable
+    from classifiers.training.train import train_task
 
     allowed = SENTIMENT_LABELS if args.task == "sentiment" else INTENT_LABELS + BINARY_INTENT_LABELS
     try:
