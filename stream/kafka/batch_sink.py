@@ -40,6 +40,10 @@ def _retriable(exc: BaseException) -> bool:
 log = logging.getLogger(__name__)
 
 
+def _size(record: OutRecord) -> int:
+    return len(record.value) if record.value is not None else 0
+
+
 @dataclass(slots=True)
 class _Pending:
     topic: str
@@ -145,7 +149,7 @@ class BatchSink:
             await self._room.wait()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(topic, recs, done))
-        self._queued_bytes += sum(len(r.value) for r in recs)
+        self._queued_bytes += sum(_size(r) for r in recs)
         self._wake.set()
         return done
 
@@ -171,7 +175,7 @@ class BatchSink:
                     if not p.done.done():
                         p.done.set_result(None)
             finally:
-                self._queued_bytes -= sum(len(r.value) for p in pending for r in p.records)
+                self._queued_bytes -= sum(_size(r) for p in pending for r in p.records)
                 self._room.set()
                 self.flushes += 1
 
@@ -210,7 +214,7 @@ class BatchSink:
                 if batch.append(key=rec.key, value=rec.value, timestamp=None, headers=rec.headers) is None:
                     if batch.record_count() == 0:
                         raise ValueError(
-                            f"record of {len(rec.value)} bytes does not fit in a batch for {topic}"
+                            f"record of {_size(rec)} bytes does not fit in a batch for {topic}"
                         )
                     batch.close()
                     acks.append(await producer.send_batch(batch, topic, partition=partition))
@@ -220,7 +224,7 @@ class BatchSink:
                         is None
                     ):
                         raise ValueError(
-                            f"record of {len(rec.value)} bytes does not fit in a batch for {topic}"
+                            f"record of {_size(rec)} bytes does not fit in a batch for {topic}"
                         )
             batch.close()
             acks.append(await producer.send_batch(batch, topic, partition=partition))

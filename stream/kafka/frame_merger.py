@@ -63,8 +63,8 @@ class FrameMerger:
             return await self.sink.send(self.topic, recs)
         waits: list[asyncio.Future[None]] = []
         for rec in recs:
-            if rec.partition is None:
-                raise ValueError("a frame to merge needs its partition")
+            if rec.partition is None or rec.value is None:
+                raise ValueError("a frame to merge needs its partition and a value")
             self.records_in += 1
             buf = self._buffers.setdefault(rec.partition, _Buffer())
             if buf.nbytes and buf.nbytes + len(rec.value) > self.max_bytes:

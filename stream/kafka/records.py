@@ -25,10 +25,10 @@ class TopicPartition(NamedTuple):
 
 @dataclass(slots=True)
 class OutRecord:
-    """One record to write. ``partition`` None: Kafka's default partitioner on the key (murmur2), as any
-    client does."""
+    """One record to write. ``value`` None is a tombstone (a compacted topic forgets the key).
+    ``partition`` None: Kafka's default partitioner on the key (murmur2), as any client does."""
 
-    value: bytes
+    value: bytes | None
     key: bytes | None = None
     partition: int | None = None
     headers: Headers = field(default_factory=list)

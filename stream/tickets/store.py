@@ -16,11 +16,11 @@ __all__ = ["ChangelogStore"]
 
 
 class ChangelogStore(MutableMapping[bytes, bytes]):
-    """Reads and writes go to ``data``; writes are also kept for :meth:`drain` (latest value per key)."""
+    """Reads and writes go to ``data``; writes and deletes are also kept for :meth:`drain` (latest per key)."""
 
     def __init__(self, data: MutableMapping[bytes, bytes]) -> None:
         self.data = data
-        self._written: dict[bytes, bytes] = {}
+        self._written: dict[bytes, bytes | None] = {}
 
     def __getitem__(self, key: bytes) -> bytes:
         return self.data[key]
@@ -30,7 +30,9 @@ class ChangelogStore(MutableMapping[bytes, bytes]):
         self._written[key] = value
 
     def __delitem__(self, key: bytes) -> None:
-        raise NotImplementedError("ticket states are never deleted (that would need a tombstone write)")
+        """Forget a state: a tombstone on the changelog, so a restore forgets it too."""
+        del self.data[key]
+        self._written[key] = None
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.data)
