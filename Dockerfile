@@ -18,7 +18,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 WORKDIR /src
 # Only what the package is built from (see .dockerignore): the classifier model ships as package data
-# (classifiers/models/default/), as do the routing rules, the SLA policy and the sample stream.
+# (classifiers/models/default/), as do the routing rules (stream/tickets/default_rules.yaml), the SLA
+# policy (stream/ops/default_sla.yaml) and the sample stream (stream/data/sample_posts.jsonl.gz).
 COPY pyproject.toml README.md ./
 COPY stream ./stream
 COPY classifiers ./classifiers

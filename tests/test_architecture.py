@@ -23,6 +23,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "schemas": ("schemas",),
     "classifiers": ("classifiers", "schemas"),
     "stream.kafka": ("stream.kafka",),
+    "stream.state": ("stream.state", "stream.kafka"),
     "stream.pipeline": (
         "stream.pipeline",
         "stream.tickets.ids",

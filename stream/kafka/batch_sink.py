@@ -19,6 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
@@ -49,6 +50,7 @@ class _Pending:
     topic: str
     records: list[OutRecord]
     done: asyncio.Future[None]
+    offsets: dict[int, int] | None = None  # filled with partition -> last offset once stored
 
 
 class BatchSink:
@@ -130,9 +132,14 @@ class BatchSink:
             self._partitions[topic] = parts
         return parts
 
-    async def send(self, topic: str, records: Iterable[OutRecord]) -> asyncio.Future[None]:
+    async def send(
+        self, topic: str, records: Iterable[OutRecord], *, offsets: dict[int, int] | None = None
+    ) -> asyncio.Future[None]:
         """Enqueue ``records``; the result completes once all of them are stored. Waits while the queue is
-        full, so a slow or absent Kafka slows the caller down instead of growing memory."""
+        full, so a slow or absent Kafka slows the caller down instead of growing memory.
+
+        ``offsets``, if given, is filled before the result completes with the offset of the last of these
+        records in each partition they went to: a state store records how far its changelog reaches."""
         if self._flusher is None or self._flusher.done():
             raise RuntimeError("sink is not running")
         recs = list(records)
@@ -148,7 +155,7 @@ class BatchSink:
             self._room.clear()
             await self._room.wait()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(topic, recs, done))
+        self._queue.append(_Pending(topic, recs, done, offsets))
         self._queued_bytes += sum(_size(r) for r in recs)
         self._wake.set()
         return done
@@ -202,30 +209,36 @@ class BatchSink:
                 delay = min(delay * 2, 10.0)
 
     async def _write(self, pending: list[_Pending]) -> None:
-        by_tp: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
+        by_tp: dict[tuple[str, int], list[tuple[OutRecord, _Pending]]] = defaultdict(list)
         for p in pending:
             for rec in p.records:
-                by_tp[(p.topic, rec.partition or 0)].append(rec)
+                by_tp[(p.topic, rec.partition or 0)].append((rec, p))
         producer = self.producer
-        acks: list[asyncio.Future[object]] = []
+        # per batch sent: its ack, its partition and whose records it holds, in order
+        sent: list[tuple[asyncio.Future[Any], int, list[_Pending]]] = []
         for (topic, partition), recs in by_tp.items():
-            batch = producer.create_batch()
-            for rec in recs:
+            batch, owners = producer.create_batch(), list[_Pending]()
+            for rec, owner in recs:
                 if batch.append(key=rec.key, value=rec.value, timestamp=None, headers=rec.headers) is None:
                     if batch.record_count() == 0:
-                        raise ValueError(
-                            f"record of {_size(rec)} bytes does not fit in a batch for {topic}"
-                        )
+                        raise ValueError(f"record of {_size(rec)} bytes does not fit in a batch for {topic}")
                     batch.close()
-                    acks.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
+                    sent.append(
+                        (await producer.send_batch(batch, topic, partition=partition), partition, owners)
+                    )
+                    batch, owners = producer.create_batch(), []
                     if (
                         batch.append(key=rec.key, value=rec.value, timestamp=None, headers=rec.headers)
                         is None
                     ):
-                        raise ValueError(
-                            f"record of {_size(rec)} bytes does not fit in a batch for {topic}"
-                        )
+                        raise ValueError(f"record of {_size(rec)} bytes does not fit in a batch for {topic}")
+                owners.append(owner)
             batch.close()
-            acks.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*acks)
+            sent.append((await producer.send_batch(batch, topic, partition=partition), partition, owners))
+        results = await asyncio.gather(*(ack for ack, _, _ in sent))
+        for meta, (_, partition, owners) in zip(results, sent, strict=True):
+            for i, owner in enumerate(owners):
+                if owner.offsets is not None:
+                    last = meta.offset + i
+                    if last > owner.offsets.get(partition, -1):
+                        owner.offsets[partition] = last

@@ -109,3 +109,33 @@ async def test_records_sent_within_the_linger_share_one_flush() -> None:
     assert sink.flushes == 1 and producer.calls == 2  # one flush, one batch per partition
     assert {p: recs for _, p, recs in producer.stored} == {0: [b"\x00", b"\x01", b"\x02"], 1: [b"late"]}
     await sink.stop()
+
+
+class CountingProducer(FlakyProducer):
+    """Stores everything and answers each batch with its base offset, as Kafka does."""
+
+    def __init__(self) -> None:
+        super().__init__(failures=0)
+        self.next_offset: dict[int, int] = {}
+
+    async def send_batch(self, batch: FakeBatch, topic: str, partition: int) -> asyncio.Future[Any]:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        base = self.next_offset.get(partition, 100)
+        self.next_offset[partition] = base + batch.record_count()
+        done.set_result(type("Meta", (), {"offset": base})())
+        return done
+
+
+async def test_a_send_can_learn_the_offsets_its_records_were_stored_at() -> None:
+    producer = CountingProducer()
+    sink = BatchSink(KafkaConnection(bootstrap="127.0.0.1:1"), linger_s=0.05)
+    sink._producer = producer  # type: ignore[assignment]
+    sink._flusher = asyncio.create_task(sink._flush_loop())
+    first: dict[int, int] = {}
+    second: dict[int, int] = {}
+    a = await sink.send("t", [OutRecord(b"a", partition=0), OutRecord(b"b", partition=1)], offsets=first)
+    b = await sink.send("t", [OutRecord(b"c", partition=0), OutRecord(b"d", partition=0)], offsets=second)
+    await asyncio.wait_for(asyncio.gather(a, b), 5)
+    # one batch per partition: partition 0 holds a, c, d at 100, 101, 102; partition 1 holds b at 100
+    assert first == {0: 100, 1: 100} and second == {0: 102}
+    await sink.stop()
