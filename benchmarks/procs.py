@@ -233,10 +233,12 @@ class Env:
             **(extra or {}),
         }
 
-    def worker(self, kind: str, index: int = 0) -> Proc:
+    def worker(self, kind: str, index: int = 0, extra: dict[str, str] | None = None) -> Proc:
         port = free_port()
         name = f"{kind}{index}"
-        proc = Proc(name, kind, self.env(port, self.workdir / name), self.workdir / f"{name}.log", port)
+        proc = Proc(
+            name, kind, self.env(port, self.workdir / name, extra), self.workdir / f"{name}.log", port
+        )
         self.procs.append(proc)
         return proc.start()
 

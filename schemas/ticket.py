@@ -2,6 +2,9 @@
 
 Delivery is at-least-once, so a CRM must upsert by ``ticket_id``: a record may repeat, and a later record
 with the same id (a new post in the same conversation) supersedes the earlier one.
+
+Versions: 2 added the status ``expired`` and ``expired_at`` (an open ticket with no activity for
+``TRIAGE_TICKET_EXPIRE_AFTER_S`` closes as expired). A version-1 record is also a valid version-2 record.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from schemas.scores import Scores
 
 __all__ = ["TICKET_SCHEMA_VERSION", "Ticket", "TicketPost", "TicketStatus"]
 
-TICKET_SCHEMA_VERSION = 1
+TICKET_SCHEMA_VERSION = 2
 
 
 class TicketStatus(StrEnum):
@@ -25,6 +28,7 @@ class TicketStatus(StrEnum):
     RESPONDED = "responded"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    EXPIRED = "expired"  # closed by the service: no activity for TRIAGE_TICKET_EXPIRE_AFTER_S
 
 
 class TicketPost(BaseModel):
@@ -47,7 +51,9 @@ class TicketPost(BaseModel):
 class Ticket(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"$id": "ticket.schema.json"})
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = Field(
+        default=2, description="2 since the status expired and expired_at; a version-1 record is valid too."
+    )
     ticket_id: str = Field(
         pattern=r"^tkt_[0-9a-f]{20}$",
         description="Deterministic: derived from platform, brand and conversation (or post) id, so a "
@@ -76,3 +82,8 @@ class Ticket(BaseModel):
     updated_at: UtcDatetime = Field(description="Time of the latest change.")
     first_response_at: UtcDatetime | None = None
     resolved_at: UtcDatetime | None = None
+    expired_at: UtcDatetime | None = Field(
+        default=None,
+        description="Set while the status is expired: the last activity plus the configured expiry time "
+        "(TRIAGE_TICKET_EXPIRE_AFTER_S). A later post in the thread starts a new episode.",
+    )

@@ -138,13 +138,19 @@ class Settings(BaseSettings):
         "TRIAGE_MAX_RECORD_BYTES). Bigger records buffer more in a worker that is draining a backlog "
         "(512 KiB: 1 GB RSS and a slower drain, measured).",
     )
-    table_standby_replicas: int = Field(
-        default=0,
-        ge=0,
-        le=3,
-        description="Workers that keep a standby copy of each partition of the ticket table. A standby "
-        "applies every ticket change of the other workers, doubling the table's work and memory, so "
-        "that a takeover after a rebalance is instant; with 0 the new owner reads the changelog first.",
+    group_instance_id: str | None = Field(
+        default=None,
+        max_length=249,
+        description="Kafka static membership (group.instance.id): a stable name per worker, such as the "
+        "pod name of a StatefulSet. A worker that restarts within TRIAGE_SESSION_TIMEOUT_S gets its own "
+        "partitions back without a rebalance, so it reuses its local state. Unset: dynamic membership.",
+    )
+    state_cache_mb: int = Field(
+        default=64,
+        ge=8,
+        le=65536,
+        description="RocksDB block cache shared by a worker's ticket-state stores (on disk under "
+        "TRIAGE_DATA_DIR/state): what the stores may hold in memory, whatever the number of tickets.",
     )
     sink_linger_s: float = Field(
         default=0.01,
@@ -168,6 +174,13 @@ class Settings(BaseSettings):
         default=7 * 86400,
         ge=0,
         description="A resolved ticket reopens if the customer posts again within this.",
+    )
+    ticket_expire_after_s: int = Field(
+        default=14 * 86400,
+        ge=3600,
+        description="An open ticket with no activity (post, CRM event, command) for this long closes as "
+        "expired: a ticket record with status expired. Closed states (resolved, expired) are forgotten "
+        "TRIAGE_REOPEN_WINDOW_S after they closed.",
     )
     escalate_after_contacts: int = Field(
         default=3, ge=2, description="Posts in one ticket after which it goes to the escalation queue."
@@ -329,6 +342,16 @@ class Settings(BaseSettings):
             ssl_cafile=self.kafka_ssl_cafile,
         )
 
+    @property
+    def ticket_changelog_topic(self) -> str:
+        """The ticket states' changelog (compacted). Named as Faust named its table's changelog, so a
+        deployment keeps its state across the move to the worker's own store."""
+        return f"{self.app_id}-tickets-changelog"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "state" / "tickets"
+
     def topic_specs(self) -> list[TopicSpec]:
         """Every pipeline topic with its partitions and configs, created up front (see ``ensure_topics``)."""
         topics = self.topics
@@ -343,4 +366,8 @@ class Settings(BaseSettings):
             if name == topics.dedupe_changelog:
                 configs["retention.ms"] = str(max(self.dedupe_window_s * 2, 3600) * 1000)
             specs.append(TopicSpec(name, partitions, self.replication_factor, configs))
+        changelog = {"cleanup.policy": "compact"}  # the latest state per ticket; tombstones forget
+        specs.append(
+            TopicSpec(self.ticket_changelog_topic, self.partitions, self.replication_factor, changelog)
+        )
         return specs

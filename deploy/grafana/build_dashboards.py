@@ -2,8 +2,8 @@
 
 Run `python deploy/grafana/build_dashboards.py` after changing it.
 
-The JSON files are committed; tests/test_deploy_files.py checks they match this script's output and their
-structure, and tests/test_deploy_metrics.py runs every query against a real Prometheus scraping a worker.
+The JSON files are committed; tests/deploy/test_files.py checks they match this script's output and their
+structure, and tests/deploy/test_metrics.py runs every query against a real Prometheus scraping a worker.
 Queries may use $queue (a multi-value variable, regex-matched), $__rate_interval and $__range.
 """
 
@@ -407,6 +407,29 @@ def pipeline() -> Board:
         "timeseries",
         "Partitions held per worker",
         [("sum by (instance, topic) (triage_assigned_partitions)", "{{instance}} {{topic}}")],
+    )
+    b.row("Ticket state")
+    b.panel(
+        "timeseries",
+        "Partitions restoring per worker",
+        [("sum by (instance) (triage_state_partitions_restoring)", "{{instance}}")],
+        description="Partitions whose ticket state is being brought to the changelog's end after an "
+        "assignment: their records wait and the worker's /readyz answers 503 until it is 0. A restart with "
+        "its local state replays only the changelog's tail; an empty disk replays the whole changelog.",
+    )
+    b.panel(
+        "timeseries",
+        "Changelog records replayed and stores reset per hour",
+        [
+            (
+                "sum by (instance) (increase(triage_state_restored_records_total[1h]))",
+                "{{instance}} replayed",
+            ),
+            ("sum by (instance) (increase(triage_state_resets_total[1h]))", "{{instance}} resets"),
+        ],
+        description="Replayed: ticket-state changelog records read into the local stores (counted when a "
+        "partition's restore ends). Resets: local stores discarded (bad files, another format, a changelog "
+        "that no longer backs them) and rebuilt from the whole changelog.",
     )
     b.row("Dead letters and duplicates")
     b.panel(

@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 
-from schemas.ticket import TicketStatus
 from stream.kafka.admin import ensure_topics
 from stream.kafka.readers import read_topic
 from stream.local.broker import EmbeddedBroker
@@ -28,6 +27,7 @@ from stream.local.worker_process import OUTCOMES, WorkerProcess, accounted
 from stream.settings import Settings
 from stream.sources.producer import PostProducer
 from stream.sources.synthetic.generator import DEFAULT_SAMPLE_PATH, brand_account_handles
+from stream.tickets.state import CLOSED_STATUSES
 
 __all__ = [
     "SAMPLE_PATH",
@@ -117,13 +117,13 @@ async def _example_tickets(settings: Settings, n: int = 3) -> list[dict[str, Any
 
 
 def most_urgent(records: Iterable[dict[str, Any]], n: int = 3) -> list[dict[str, Any]]:
-    """The ``n`` most urgent unresolved tickets, each once, as last written.
+    """The ``n`` most urgent open tickets, each once, as last written.
 
     ``records`` are ticket records in partition order: a ticket's versions share its partition (keyed by
     ticket id), so the last one seen is the current one.
     """
     latest = {t["ticket_id"]: t for t in records}
-    live = [t for t in latest.values() if t.get("status") != TicketStatus.RESOLVED]
+    live = [t for t in latest.values() if t.get("status") not in CLOSED_STATUSES]
     return sorted(live, key=lambda t: (t["priority"], -t["scores"]["clout"]))[:n]
 
 

@@ -4,11 +4,17 @@ prioritise, route, thread into open tickets, apply lifecycle events and ops comm
 Keyed by ticket id so that everything about one conversation meets on one worker. Ticket states live in a
 store keyed by ticket id (a Faust table in the worker; any mutable mapping in tests); an index of the open
 ones keeps backlog and SLA scans cheap.
+
+The working set stays bounded: :meth:`TicketingStage.sweep`, run by the worker every few seconds, closes
+open tickets with no activity for ``ticket_expire_after_s`` (status expired, a ticket record like any
+change) and forgets closed states whose reopen window has passed (a tombstone on the changelog). A due
+index (:mod:`stream.tickets.lifecycle`) finds them without a scan.
 """
 
 from __future__ import annotations
 
 import collections
+import sys
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +33,7 @@ from stream.settings import Settings
 from stream.tickets.backlog import OpenTicket, OpenTickets
 from stream.tickets.customers import CustomerDirectory
 from stream.tickets.ids import ticket_partition
+from stream.tickets.lifecycle import DueIndex
 from stream.tickets.priority import priority_for
 from stream.tickets.routing import RouteInput, Router
 from stream.tickets.state import (
@@ -36,6 +43,7 @@ from stream.tickets.state import (
     apply_brand_reply,
     apply_command,
     apply_event,
+    apply_expiry,
     apply_post,
 )
 
@@ -64,6 +72,10 @@ class TicketingOutput:
     dead_kinds: collections.Counter[str] = field(default_factory=collections.Counter)
     audit: list[AuditDecisionDoc] = field(default_factory=list)
     dead_posts: int = 0  # dead letters that were posts (not events or commands), for the accounting
+    # the sweep's (TicketingStage.sweep)
+    expired: collections.Counter[str] = field(default_factory=collections.Counter)  # per queue
+    evicted: int = 0  # closed states forgotten: one tombstone each on the changelog, no ticket record
+    more_due: bool = False  # the sweep stopped at max_items with more due: sweep again soon
 
 
 class TicketingStage:
@@ -79,6 +91,7 @@ class TicketingStage:
         self.store: MutableMapping[bytes, bytes] = store if store is not None else {}
         self.customers = customers
         self.open = OpenTickets()
+        self.due = DueIndex()  # what the sweep will look at, and when
 
     # --- state -----------------------------------------------------------------------------------------
     def load(self, tid: str) -> TicketState | None:
@@ -93,7 +106,7 @@ class TicketingStage:
 
     def _save(self, state: TicketState, out: TicketingOutput, change: TicketChange, at: str) -> None:
         self.store[state.ticket_id.encode()] = state.dumps()
-        self._index(state)
+        self._index(state, change.before)
         self._emit(state, out)
         out.changes.append(change)
 
@@ -114,29 +127,111 @@ class TicketingStage:
             )
         )
 
-    def _index(self, state: TicketState) -> None:
+    def _index(self, state: TicketState, before: TicketState | None = None) -> None:
+        """Index a state that was just written or restored. ``before``: the state it replaced, when it is a
+        change; None for a new ticket, a restore or a rebuild, which are scheduled afresh. The due index
+        gets an entry when a ticket opens or closes (or is indexed afresh), not on every change."""
+        tid, cfg = state.ticket_id, self.settings
+        partition = ticket_partition(tid, cfg.partitions)
         if state.is_open:
-            self.open[state.ticket_id] = OpenTicket(
-                state.queue,
+            self.open[tid] = OpenTicket(
+                sys.intern(state.queue),  # a few queues and agents, shared by many tickets
                 state.priority,
-                state.agent,
+                sys.intern(state.agent) if state.agent is not None else None,
                 state.status.value,
                 state.created_at,
                 state.first_response_at,
-                ticket_partition(state.ticket_id, self.settings.partitions),
+                partition,
             )
+            if before is None or not before.is_open:
+                self.due.expire_at(partition, state.updated_at + cfg.ticket_expire_after_s, tid)
         else:
-            self.open.pop(state.ticket_id, None)
+            self.open.pop(tid, None)
+            closed = state.closed_at
+            if closed is not None and (before is None or before.closed_at != closed):
+                self.due.evict_at(partition, closed + cfg.reopen_window_s, tid)
+
+    def index_state(self, state: TicketState) -> None:
+        """A state restored from the changelog joins the index (the worker indexes a partition this way,
+        in slices, once its state is whole)."""
+        self._index(state)
+
+    def forget_partition(self, partition: int) -> int:
+        """A partition went to another worker: its tickets leave the index. Returns how many."""
+        gone = [tid for tid, t in self.open.items() if t.partition == partition]
+        for tid in gone:
+            del self.open[tid]
+        self.due.forget(partition)
+        return len(gone)
 
     def rebuild_index(self, partitions: Iterable[int]) -> int:
         """After a rebalance: index the open tickets of the partitions this worker now holds."""
         wanted = set(partitions)
         self.open = OpenTickets()
+        self.due = DueIndex()
         for key, value in list(self.store.items()):
             tid = key.decode() if isinstance(key, bytes) else str(key)
             if ticket_partition(tid, self.settings.partitions) in wanted and value is not None:
                 self._index(TicketState.loads(value))
         return len(self.open)
+
+    # --- the working set -------------------------------------------------------------------------------
+    def sweep(self, now: float, max_items: int = 10_000) -> TicketingOutput:
+        """Bound the working set, for the partitions indexed here:
+
+        - an open ticket with no activity for more than ``ticket_expire_after_s`` closes as expired: its
+          state is written (changelog), its ticket record goes out, and an audit decision says why;
+        - a closed state (resolved or expired) whose reopen window has passed is forgotten: a tombstone on
+          the changelog, nothing on the tickets topic. A later post in its thread opens a fresh ticket, and a
+          CRM event for it is reported as for an unknown ticket.
+
+        Looks at no more than ``max_items`` due-index entries; ``more_due`` says whether it stopped with more
+        due. Counters: ``expired`` (per queue) and ``evicted``."""
+        out = TicketingOutput()
+        cfg = self.settings
+        at = datetime.fromtimestamp(now, UTC).isoformat()
+        for _ in range(max_items):
+            entry = self.due.pop_due(now)
+            if entry is None:
+                break
+            expiring, partition, tid = entry
+            state = self.load(tid)
+            if state is None:  # already forgotten (a second entry of the same ticket)
+                continue
+            if expiring:
+                if not state.is_open:  # closed since: closing it scheduled its eviction
+                    continue
+                after, change = apply_expiry(state, now, cfg.ticket_expire_after_s)
+                if change == "unchanged":  # active since this entry was made: look again when due
+                    self.due.expire_at(partition, state.updated_at + cfg.ticket_expire_after_s, tid)
+                    continue
+                self._save(after, out, TicketChange(change, state, after), at)
+                out.expired[after.queue] += 1
+                last = after.posts[-1]
+                out.audit.append(
+                    audit_decision(
+                        "route",
+                        f"{last['platform']}:{last['post_id']}",
+                        Outcome.TICKET,
+                        after.explanation[-1],  # "expired: no activity for 14 days"
+                        at,
+                        ticket_id=tid,
+                        queue=after.queue,
+                    )
+                )
+            else:
+                closed = state.closed_at
+                if closed is None:  # reopened since: opening it scheduled its expiry
+                    continue
+                due = closed + cfg.reopen_window_s
+                if not due < now:  # closed again later: look again when due
+                    self.due.evict_at(partition, due, tid)
+                    continue
+                del self.store[tid.encode()]
+                out.evicted += 1
+        next_due = self.due.next_due()
+        out.more_due = next_due is not None and next_due < now
+        return out
 
     # --- posts -----------------------------------------------------------------------------------------
     def route(self, scored: ScoredPost) -> Routed:

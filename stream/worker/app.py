@@ -1,5 +1,5 @@
-"""The Faust app: topics, the ticket table, the two agents and the services around them, declared apart
-like Faust's examples.
+"""The Faust app: topics, the two agents and the services around them, declared apart like Faust's
+examples. Ticket state is the runtime's own (stream.state), not a Faust table.
 
 Agents take one Kafka record per step; a raw record is a frame of many posts, which is what makes Faust's
 per-record cost (~450 us here) affordable at firehose rates.
@@ -32,7 +32,6 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
         broker=faust_brokers(kafka),
         broker_credentials=faust_credentials(kafka),
         store="memory://",
-        table_standby_replicas=settings.table_standby_replicas,
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,
@@ -42,6 +41,7 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 5),
         broker_request_timeout=max(30.0, settings.session_timeout_s * 3),
         consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=settings.group_instance_id,
         consumer_max_fetch_size=settings.max_record_bytes * 2,
         producer_max_request_size=settings.max_record_bytes * 2 + 65536,
         producer_acks=-1,
@@ -66,13 +66,6 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
         partitions=settings.partitions,
     )
 
-    # --- tables ------------------------------------------------------------------------------------------
-    # Ticket states keyed by ticket id. use_partitioner: a changelog record goes to the partition of its
-    # key, which is the partition of that ticket's records on the three topics above.
-    tickets = app.Table(
-        "tickets", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True
-    )
-
     def consumer_state() -> str:
         c: Any = app.consumer  # private fields, for diagnosis only
         paused = sorted(map(tuple, c._paused_partitions))
@@ -88,15 +81,10 @@ def create_app(settings: Settings) -> tuple[faust.App, PipelineRuntime]:
         consumer: Any = app.consumer
         return bool(await consumer._thread.commit({faust.types.TP(t, p): o for (t, p), o in offsets.items()}))
 
-    # The runtime writes the table's changelog itself, with each input's other outputs (see tickets.store).
-    rt = PipelineRuntime(
-        settings,
-        store=tickets.data,
-        changelog_topic=tickets.changelog_topic.get_topic_name(),
-        commit=commit,
-        is_recovering=lambda: bool(app.in_recovery),
-        consumer_state=consumer_state,
-    )
+    # Ticket state lives in the runtime's own disk-backed store with its changelog (stream.state), not in
+    # a Faust table: the runtime writes the changelog with each input's other outputs and restores it to
+    # the changelog's true end, which Faust's recovery does not on every broker.
+    rt = PipelineRuntime(settings, commit=commit, consumer_state=consumer_state)
 
     # --- services ----------------------------------------------------------------------------------------
     @app.service

@@ -33,9 +33,16 @@ async def restore_windows(
         consumer.assign(list(tps))
         ends = await consumer.end_offsets(list(tps))
         await consumer.seek_to_beginning(*tps)
-        todo = {tp for tp in tps if ends[tp] > 0}
+        # Read past the reported end until a fetch brings nothing more: some brokers report the first
+        # offset of the last write batch plus one as the end (see stream.state.recovery).
+        todo = set(tps)
+        empty = dict.fromkeys(tps, 0)
         while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            batch = await consumer.getmany(*todo, timeout_ms=500, max_records=5000)
+            for tp in list(todo):
+                empty[tp] = 0 if batch.get(tp) else empty[tp] + 1
+                if empty[tp] and (await consumer.position(tp) >= ends[tp] or empty[tp] >= 3):
+                    todo.discard(tp)  # past the reported end (or long idle) and nothing more came
             for tp, records in batch.items():
                 window = windows[tps[tp]]
                 for record in records:
@@ -44,7 +51,6 @@ async def restore_windows(
                     at, keys = decode_delta(record.value)
                     window.add(keys, at)
                     restored[tps[tp]] += len(keys)
-            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
     return restored

@@ -127,6 +127,17 @@ class Metrics:
         self.reassigned = Counter(
             "triage_tickets_reassigned", "Tickets moved by the CRM or the ops API.", ["queue"], registry=r
         )
+        self.expired = Counter(
+            "triage_tickets_expired",
+            "Open tickets closed as expired: no activity for TRIAGE_TICKET_EXPIRE_AFTER_S.",
+            ["queue"],
+            registry=r,
+        )
+        self.states_evicted = Counter(
+            "triage_ticket_states_evicted",
+            "Closed ticket states forgotten once their reopen window passed (a changelog tombstone each).",
+            registry=r,
+        )
         self.time_to_first_response = Histogram(
             "triage_time_to_first_response_seconds",
             "Ticket created to first response (wall clock).",
@@ -199,5 +210,21 @@ class Metrics:
         self.dedupe_restored = Counter(
             "triage_dedupe_restored_keys",
             "Keys restored from the dedupe changelog after an assignment.",
+            registry=r,
+        )
+        self.state_restored_records = Counter(
+            "triage_state_restored_records",
+            "Ticket-state changelog records replayed into the local stores after an assignment.",
+            registry=r,
+        )
+        self.state_resets = Counter(
+            "triage_state_resets",
+            "Local state stores discarded and rebuilt from the changelog (bad files, another format, a "
+            "changelog that no longer backs them).",
+            registry=r,
+        )
+        self.state_partitions_restoring = Gauge(
+            "triage_state_partitions_restoring",
+            "Partitions of the route stage whose ticket state is being restored (readiness waits for 0).",
             registry=r,
         )

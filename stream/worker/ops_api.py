@@ -32,7 +32,7 @@ from stream.documents import problem_list
 from stream.ops.sla_clock import SlaSnapshot
 from stream.tickets.backlog import OpenTicket
 from stream.tickets.ids import ticket_partition
-from stream.tickets.state import TicketState
+from stream.tickets.state import CLOSED_STATUSES, OPEN_STATUSES, TicketState
 
 __all__ = ["OPENAPI", "OpsApi", "OpsBackend", "add_ops_routes"]
 
@@ -141,16 +141,16 @@ class OpsApi:
             return _error(400, f"unknown status {status!r}")
         now = time.time()
         rows: list[dict[str, Any]] = []
-        if status in (None, *(s.value for s in TicketStatus if s != TicketStatus.RESOLVED)):
+        if status in (None, *(s.value for s in OPEN_STATUSES)):
             candidates = (
                 (tid, t.queue, t.priority, t.agent, t.status, t.created_at)
                 for tid, t in self.backend.open_tickets()
             )
-        else:  # resolved tickets are not indexed: scan, bounded by the limit
+        else:  # closed (resolved, expired) tickets are not indexed: scan, bounded by the limit
             candidates = (
                 (s.ticket_id, s.queue, s.priority, s.agent, s.status.value, s.created_at)
                 for s in self.backend.ticket_states()
-                if s.status == TicketStatus.RESOLVED
+                if s.status in CLOSED_STATUSES
             )
         for tid, queue, prio, agent, st, created in candidates:
             if (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from classifiers import TextScorer, load_scorer
@@ -25,10 +25,13 @@ from stream.ops.sla_policy import load_sla_policy
 from stream.ops.spikes import SpikeConfig, SpikeDetector
 from stream.pipeline.triage import TriageStage
 from stream.settings import Settings
+from stream.state.changelog_store import ChangelogStore
+from stream.state.partition_store import StoreOptions
 from stream.tickets.customers import CustomerDirectory
+from stream.tickets.ids import ticket_partition
 from stream.tickets.routing import Router, load_rules
 from stream.tickets.stage import TicketingStage
-from stream.tickets.store import ChangelogStore
+from stream.tickets.state import STATE_FORMAT, TicketState
 from stream.worker.dedupe_restore import restore_windows
 from stream.worker.driver import CommitFn, Delivery, Handler, RecordDriver
 from stream.worker.gc_tuning import tune_gc
@@ -37,6 +40,7 @@ from stream.worker.shared_data import SharedData
 from stream.worker.sla_monitor import SlaMonitor
 from stream.worker.stages import RouteHandler, TriageHandler
 from stream.worker.stall import StallDetector
+from stream.worker.state_recovery import StateRecovery
 from stream.worker.upkeep import Upkeep
 
 __all__ = ["Delivery", "PipelineRuntime"]
@@ -55,15 +59,13 @@ class PipelineRuntime:
         *,
         metrics: Metrics | None = None,
         scorer: TextScorer | None = None,
-        store: MutableMapping[bytes, bytes] | None = None,
-        changelog_topic: str | None = None,
+        store: ChangelogStore | None = None,
         commit: CommitFn = _no_commit,
-        is_recovering: Callable[[], bool] = lambda: False,
         consumer_state: Callable[[], str] = lambda: "unknown",
     ) -> None:
-        """``store``: the ticket table's data (its changelog is written with each input's other outputs, to
-        ``changelog_topic``). ``commit``: commits the group's offsets of input partitions (through Faust's
-        consumer; Faust's own commits are off). ``is_recovering``: whether the table is being restored."""
+        """``store``: the ticket states (default: on disk under ``settings.state_dir``); their changelog is
+        written with each input's other outputs. ``commit``: commits the group's offsets of input
+        partitions (through Faust's consumer; Faust's own commits are off)."""
         self.settings = settings
         topics = settings.topics
         kafka = settings.kafka
@@ -86,7 +88,24 @@ class PipelineRuntime:
         )
         self.triage = TriageStage(settings, self.scorer)
         self.customers = CustomerDirectory()
-        self.ticket_store = ChangelogStore(store if store is not None else {})
+        self.ticket_store = (
+            store
+            if store is not None
+            else ChangelogStore(
+                settings.state_dir,
+                lambda key: ticket_partition(key.decode(), settings.partitions),
+                STATE_FORMAT,
+                StoreOptions(cache_bytes=settings.state_cache_mb * 1024 * 1024),
+            )
+        )
+        self.recovery = StateRecovery(
+            kafka,
+            settings.ticket_changelog_topic,
+            self.ticket_store,
+            index=self._index_state,
+            forget=self._forget_partition,
+            metrics=metrics,
+        )
         self.ticketing = TicketingStage(Router(rules), settings, self.ticket_store, self.customers)
         self.sla = SlaMonitor(
             load_sla_policy(settings.sla_path, queues={q.name for q in rules.queues} or None), metrics
@@ -120,10 +139,11 @@ class PipelineRuntime:
             score_chunk=settings.score_chunk,
             ensure_restored=self._ensure_restored,
         )
-        self.handle_ticketing: Handler = RouteHandler(
+        self.handle_ticketing = RouteHandler(
             self.ticketing,
             store=self.ticket_store,
-            changelog_topic=changelog_topic,
+            changelog_topic=settings.ticket_changelog_topic,
+            state_ready=self.recovery.wait,
             sla=self.sla,
             sink=self.sink,
             metrics=metrics,
@@ -140,7 +160,8 @@ class PipelineRuntime:
             metrics=metrics,
             topics=topics,
             assigned=self.assigned_tps,
-            is_recovering=is_recovering,
+            restoring=lambda: set(self.recovery.restoring()),
+            sweep=self.handle_ticketing.sweep,
             consumer_state=consumer_state,
         )
         self.ready = asyncio.Event()
@@ -167,6 +188,29 @@ class PipelineRuntime:
     def _apply_router(self, router: Router) -> None:
         self.ticketing.router = router
 
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready once started and every held partition's ticket state is whole; else what is restoring."""
+        restoring = self.recovery.restoring()
+        detail: dict[str, Any] = {"ready": self.ready.is_set() and not restoring}
+        if restoring:
+            detail["restoring"] = {
+                str(p): {"replayed": r.replayed, "to_replay": r.to_replay, "indexed": r.indexed}
+                for p, r in sorted(restoring.items())
+            }
+        return bool(detail["ready"]), detail
+
+    def _index_state(self, key: bytes, value: bytes) -> None:
+        state = TicketState.loads(value)
+        self.ticketing.index_state(state)
+        if state.is_open:
+            self.sla.open_state(state)
+
+    def _forget_partition(self, partition: int) -> None:
+        for tid, t in list(self.ticketing.open.items()):
+            if t.partition == partition:
+                self.sla.tracker.forget(tid)
+        self.ticketing.forget_partition(partition)
+
     # --- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
         tune_gc(self.settings.gc_young_threshold)  # after the model and rules are loaded: they stay frozen
@@ -190,6 +234,8 @@ class PipelineRuntime:
         await self.shared.stop()
         await self.lag.stop()
         await self.sink.stop()
+        await asyncio.sleep(0)  # the last stored writes reach the local stores (their done callbacks)
+        await self.recovery.stop()  # closes the stores: each records how far its changelog reaches
 
     async def process_stream(self, stage: str, events: Any, handle: Handler) -> None:
         await self.driver.process_stream(stage, events, handle)
@@ -206,6 +252,7 @@ class PipelineRuntime:
             self.metrics.assigned_partitions.labels(topic).set(sum(1 for t, _ in assigned if t == topic))
         self.driver.on_assignment(assigned)
         self._assigned_tps = assigned
+        self.recovery.assign({p for t, p in assigned if t == topics.actionable})
         raw_partitions = {p for t, p in assigned if t == topics.raw}
         newly = raw_partitions - self._assigned
         for p in list(self.triage.windows):

@@ -6,8 +6,6 @@ ticket states to rebuild the clocks from after a rebalance.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from schemas.sla import SlaPolicy
 from schemas.timestamps import utc_from_epoch
 from stream.kafka.records import OutRecord
@@ -27,16 +25,12 @@ class SlaMonitor:
         self.metrics = metrics
         self.tracker = SlaTracker(policy)
 
-    def rebuild(self, ticket_ids: Iterable[str], load: Callable[[str], TicketState | None]) -> None:
-        """SLA clocks follow from the open tickets' timestamps, so after a rebalance they are rebuilt."""
-        self.tracker = SlaTracker(self.policy)
-        for tid in ticket_ids:
-            state = load(tid)
-            if state is None:
-                continue
-            self.tracker.open(tid, state.queue, state.priority, utc_from_epoch(state.created_at))
-            if state.first_response_at is not None:
-                self.tracker.first_response(tid, utc_from_epoch(state.first_response_at))
+    def open_state(self, state: TicketState) -> None:
+        """An open ticket's clocks from its timestamps: for a state restored after an assignment."""
+        tid = state.ticket_id
+        self.tracker.open(tid, state.queue, state.priority, utc_from_epoch(state.created_at))
+        if state.first_response_at is not None:
+            self.tracker.first_response(tid, utc_from_epoch(state.first_response_at))
 
     def track(self, out: TicketingOutput) -> None:
         """Move the clocks with the ticket changes; record what stopped (time to first response...)."""
@@ -48,7 +42,10 @@ class SlaMonitor:
                     sla.forget(tid)
                 sla.open(tid, t.queue, t.priority, utc_from_epoch(t.created_at))  # an upsert moves deadlines
             elif c.change == "reopened":
-                sla.reopened(tid, utc_from_epoch(t.updated_at))
+                if not sla.reopened(tid, utc_from_epoch(t.updated_at)):  # e.g. its clocks were pruned
+                    sla.open(tid, t.queue, t.priority, utc_from_epoch(t.created_at))
+            elif c.change == "expired":
+                sla.forget(tid)  # closed without an answer: no more at-risk or breach alerts
             elif c.change == "reassigned":
                 sla.reassigned(tid, t.queue)
             elif c.change == "first_response" and t.first_response_at is not None:

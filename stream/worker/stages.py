@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,8 +26,8 @@ from stream.ops.spikes import SpikeDetector, SpikeEvent
 from stream.pipeline.dedupe import encode_delta
 from stream.pipeline.triage import TriageOutput, TriageStage
 from stream.settings import TopicNames
+from stream.state.changelog_store import ChangelogBatch, ChangelogStore
 from stream.tickets.stage import TicketingOutput, TicketingStage
-from stream.tickets.store import ChangelogStore
 from stream.worker.driver import Delivery
 from stream.worker.metrics import Metrics
 from stream.worker.sla_monitor import SlaMonitor
@@ -146,7 +147,8 @@ class RouteHandler:
         stage: TicketingStage,
         *,
         store: ChangelogStore,
-        changelog_topic: str | None,
+        changelog_topic: str,
+        state_ready: Callable[[int], Awaitable[None]],
         sla: SlaMonitor,
         sink: BatchSink,
         metrics: Metrics,
@@ -155,12 +157,15 @@ class RouteHandler:
         self.stage = stage
         self.store = store
         self.changelog_topic = changelog_topic
+        self.state_ready = state_ready  # the partition's ticket state restored to its changelog's end
         self.sla = sla
         self.sink = sink
         self.metrics = metrics
         self.topics = topics
+        self._changelog_order = asyncio.Lock()
 
     async def __call__(self, value: bytes | None, topic: str, partition: int, offset: int) -> Delivery:
+        await self.state_ready(partition)
         started = time.perf_counter()
         topics = self.topics
         now = time.time()
@@ -170,11 +175,37 @@ class RouteHandler:
             out = self.stage.process_command(value, topic, partition, offset, now)
         else:
             out = self.stage.process(value, topic, partition, offset, now)
+        return await self._publish(out, partition, started)
+
+    async def sweep(self, now: float, max_items: int = 1000) -> int:
+        """Expire idle open tickets and forget closed ones past their reopen window, in bounded slices
+        (``TicketingStage.sweep``), writing what changed like any input's outputs. Returns the changes."""
+        changed = 0
+        while True:
+            started = time.perf_counter()
+            out = self.stage.sweep(now, max_items=max_items)
+            if out.changes or out.evicted or out.tickets:
+                changed += len(out.changes) + out.evicted
+                await (await self._publish(out, None, started))
+            if not out.more_due:
+                return changed
+            await asyncio.sleep(0)
+
+    async def _publish(self, out: TicketingOutput, partition: int | None, started: float) -> Delivery:
+        """Queue what one step of the route stage changed: the states' changelog first, the tickets once
+        it is stored, dead letters and audit alongside."""
+        topics = self.topics
         self.sla.track(out)
         pending: list[asyncio.Future[None]] = []
-        changelog = self.store.drain()
-        if self.changelog_topic is not None and changelog:
-            pending.append(await self.sink.send(self.changelog_topic, changelog))
+        # Drains are enqueued in the order they were taken, so each key's changelog records keep the order
+        # of its writes even when the upkeep's sweep and the agent interleave.
+        async with self._changelog_order:
+            changelog = self.store.drain()
+            if changelog.records:
+                offsets: dict[int, int] = {}
+                written = await self.sink.send(self.changelog_topic, changelog.records, offsets=offsets)
+                written.add_done_callback(functools.partial(self._stored, changelog, offsets))
+                pending.append(written)
         then = [(topics.tickets, out.tickets)] if out.tickets else []
         if out.dead_letters:
             pending.append(await self.sink.send(topics.deadletter, out.dead_letters))
@@ -184,6 +215,11 @@ class RouteHandler:
         # Tickets after the state they show is stored: a replay after a crash then finds that state and
         # re-emits the very same ticket instead of recomputing one.
         return deliver(self.sink, pending, lambda: self._count(out, time.perf_counter() - started), then=then)
+
+    def _stored(self, changelog: ChangelogBatch, offsets: dict[int, int], written: Delivery) -> None:
+        """Kafka stored the states: now they may reach the local stores, with the offsets they got."""
+        if not written.cancelled() and written.exception() is None:
+            self.store.stored(changelog, offsets)
 
     def _count(self, out: TicketingOutput, elapsed: float) -> None:
         written = time.time()
@@ -200,6 +236,10 @@ class RouteHandler:
         for key, n in out.events.items():
             kind, result = key.split("/", 1)
             m.ticket_events.labels(kind, result).inc(n)
+        for queue, n in out.expired.items():
+            m.expired.labels(queue).inc(n)
+        if out.evicted:
+            m.states_evicted.inc(out.evicted)
         # counted per record, not per change: a labels() lookup costs about as much as the increment
         per_queue: collections.Counter[tuple[str, int]] = collections.Counter()
         per_change: collections.Counter[tuple[Any, str]] = collections.Counter()

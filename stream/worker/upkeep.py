@@ -12,7 +12,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from stream.kafka.batch_sink import BatchSink
 from stream.kafka.lag import LagMonitor
@@ -45,7 +45,8 @@ class Upkeep:
         metrics: Metrics,
         topics: TopicNames,
         assigned: Callable[[], set[TopicPartition]],
-        is_recovering: Callable[[], bool],
+        restoring: Callable[[], set[int]],
+        sweep: Callable[[float], Awaitable[int]],
         consumer_state: Callable[[], str],
         every_s: float = 2.0,
     ) -> None:
@@ -59,10 +60,10 @@ class Upkeep:
         self.metrics = metrics
         self.topics = topics
         self.assigned = assigned
-        self.is_recovering = is_recovering
+        self.restoring = restoring  # partitions of the route stage whose state is being restored
+        self.sweep = sweep  # expires idle tickets, forgets closed ones past their reopen window
         self.consumer_state = consumer_state
         self.every_s = every_s
-        self._indexed: frozenset[int] | None = None
         self._retries_seen = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -86,12 +87,20 @@ class Upkeep:
                 log.exception("ops refresh failed")
 
     async def run_once(self, now: float) -> None:
+        await self.sweep(now)
         alerts = self.refresh(now)
         if alerts:
             await (await self.sink.send(self.topics.alerts, alerts))
         t = self.topics
         inputs = {t.raw, t.actionable, t.ticket_events, t.commands}
-        lag = await self.lag.measure({tp for tp in self.assigned() if tp[0] in inputs})
+        stage2 = {t.actionable, t.ticket_events, t.commands}
+        restoring = self.restoring()
+        # a partition whose state is being restored waits by design: neither lag to report as stuck nor
+        # a stall to repair (its records reach the route stage once the state is whole)
+        held = {
+            tp for tp in self.assigned() if tp[0] in inputs and not (tp[0] in stage2 and tp[1] in restoring)
+        }
+        lag = await self.lag.measure(held)
         self.metrics.consumer_lag.clear()
         for (topic, partition), (n, _) in lag.items():
             self.metrics.consumer_lag.labels(topic, str(partition)).set(n)
@@ -126,14 +135,8 @@ class Upkeep:
                 self.stall.forget(tp)
 
     def refresh(self, now: float) -> list[OutRecord]:
-        """Re-index after a rebalance, advance SLA clocks and spike buckets, refresh the backlog gauges.
-        Returns the alerts to write."""
-        held = frozenset(p for t, p in self.assigned() if t == self.topics.actionable)
-        if held != self._indexed and not self.is_recovering():
-            n = self.ticketing.rebuild_index(held)
-            self.sla.rebuild(list(self.ticketing.open), self.ticketing.load)
-            self._indexed = held
-            log.info("indexed %d open tickets of partitions %s", n, sorted(held))
+        """Advance SLA clocks and spike buckets, refresh the backlog gauges (the index of open tickets is
+        kept by the stage, and filled per partition as its state is restored). Returns the alerts."""
         alerts = self.sla.advance(now)
         alerts += spike_alerts(self.spikes.tick(now), self.metrics)
         open_tickets = self.ticketing.open

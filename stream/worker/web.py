@@ -29,8 +29,9 @@ def build_web_app(runtime: PipelineRuntime) -> web.Application:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        ready = runtime.ready.is_set()
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
+        """Not ready until started and every held partition's ticket state is whole; says what restores."""
+        ready, detail = runtime.readiness()
+        return web.json_response(detail, status=200 if ready else 503)
 
     app = web.Application(client_max_size=1024 * 1024)
     app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz), web.get("/readyz", readyz)])

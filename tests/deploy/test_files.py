@@ -76,11 +76,19 @@ CREATE = re.compile(r"^\s*create (\S+) (\S+)((?: \S+)*)\s*$", re.M)
 
 
 def check_topic_script(script: str, settings: Settings) -> None:
-    """`create NAME PARTITIONS [CONFIG=VALUE ...]` lines must create every topic as `triage worker` would."""
+    """`create NAME PARTITIONS [CONFIG=VALUE ...]` lines must create every topic as `triage worker` would,
+    the ticket states' changelog (named after TRIAGE_APP_ID) included."""
     script = script.replace("$$", "$")  # compose escapes $ as $$
     assert 'P="${TRIAGE_PARTITIONS}"' in script and '"${TRIAGE_REPLICATION_FACTOR}"' in script
-    created = {m[1]: (m[2], dict(c.split("=", 1) for c in m[3].split())) for m in CREATE.finditer(script)}
-    assert sorted(created) == sorted(settings.topics.all())
+    created = {
+        m[1].strip('"').replace("${TRIAGE_APP_ID}", settings.app_id): (
+            m[2],
+            dict(c.split("=", 1) for c in m[3].split()),
+        )
+        for m in CREATE.finditer(script)
+    }
+    assert settings.ticket_changelog_topic in created, "the ticket states' changelog, compacted"
+    assert sorted(created) == sorted(spec.name for spec in settings.topic_specs())
     specs = {spec.name: spec for spec in settings.topic_specs()}
     for name, (partitions, configs) in created.items():
         want = specs[name]
@@ -264,6 +272,37 @@ def test_compose_triage_services_use_the_project_image_commands_and_settings(
             assert service["healthcheck"] == {"disable": True}, "generate serves no /healthz"
 
 
+def image_env(name: str) -> str:
+    """A variable the final image sets (Dockerfile ENV)."""
+    found = re.search(rf"^\s*(?:ENV\s+)?{name}=(\S+)", stages()[-1], re.M)
+    assert found, f"the image sets no {name}"
+    return found[1]
+
+
+def test_compose_workers_keep_their_state_on_a_named_volume_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ticket states live under TRIAGE_DATA_DIR: each worker mounts its own named volume there, so a
+    container restart (or `up --build`) replays only the changelog's tail."""
+    doc = compose()
+    declared = set(doc.get("volumes") or {})
+    workers = {n: s for n, s in triage_services().items() if s["command"] == ["worker"]}
+    sources = set()
+    for name, service in workers.items():
+        env = {k: resolved(v) for k, v in service["environment"].items()}
+        data_dir = env.get("TRIAGE_DATA_DIR", image_env("TRIAGE_DATA_DIR"))
+        s = settings_from({**env, "TRIAGE_DATA_DIR": data_dir}, monkeypatch)
+        assert s.state_dir.is_relative_to(s.data_dir)
+        mounts = {}
+        for v in service.get("volumes", []):
+            src, dst = str(v).split(":")[:2]
+            mounts[dst] = src
+        assert str(s.data_dir) in mounts, f"{name}: nothing mounted at TRIAGE_DATA_DIR {s.data_dir}"
+        source = mounts[str(s.data_dir)]
+        assert not source.startswith((".", "/", "~")), f"{name}: {source} is a bind mount, not a named volume"
+        assert source in declared, f"{name}: volume {source} is not declared under volumes:"
+        sources.add(source)
+    assert len(sources) == len(workers), "one volume per worker: two RocksDB owners of one directory clash"
+
+
 def test_compose_secrets_come_from_the_env_file_example() -> None:
     text = COMPOSE.read_text()
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
@@ -342,6 +381,7 @@ def test_k8s_manifests_have_what_a_platform_team_expects() -> None:
     assert {
         "Namespace",
         "ConfigMap",
+        "StatefulSet",
         "Deployment",
         "Service",
         "PodDisruptionBudget",
@@ -352,13 +392,88 @@ def test_k8s_manifests_have_what_a_platform_team_expects() -> None:
     assert kustomization["images"] == [{"name": IMAGE, "newTag": VERSION}]
     (generator,) = kustomization["secretGenerator"]
     assert generator["name"] == "social-triage-secrets" and generator["envs"] == ["secrets.env"]
-    worker = next(o for o in by_kind("Deployment") if o["metadata"]["name"] == "triage-worker")
-    assert "StatefulSet" in (K8S / "worker.yaml").read_text(), "argue Deployment vs StatefulSet"
-    assert all("emptyDir" in v for v in worker["spec"]["template"]["spec"]["volumes"]), "state lives in Kafka"
+    assert "triage-worker" not in {o["metadata"]["name"] for o in by_kind("Deployment")}, "a StatefulSet now"
+
+
+def worker_statefulset() -> dict[str, Any]:
+    (worker,) = (o for o in by_kind("StatefulSet") if o["metadata"]["name"] == "triage-worker")
+    return worker
+
+
+def worker_container() -> dict[str, Any]:
+    (c,) = (
+        c for c in worker_statefulset()["spec"]["template"]["spec"]["containers"] if c["args"] == ["worker"]
+    )
+    return c
+
+
+def quantity(value: str) -> int:
+    """A Kubernetes quantity in bytes (binary suffixes only, as these manifests use)."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    found = re.fullmatch(r"(\d+)([KMGT]i)?", str(value))
+    assert found, f"{value}: not a quantity these checks read"
+    return int(found[1]) * units.get(found[2] or "", 1)
+
+
+def test_k8s_worker_is_a_statefulset_with_its_state_on_a_volume_per_pod(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pod gets its own claim (volumeClaimTemplates) mounted at TRIAGE_DATA_DIR, where the ticket
+    states' RocksDB stores live, so a restarted or rescheduled pod replays only the changelog's tail."""
+    worker = worker_statefulset()
+    spec = worker["spec"]
+    assert spec["podManagementPolicy"] == "Parallel", "any pod can take any partition"
+    assert spec["updateStrategy"]["type"] == "RollingUpdate"
+    assert spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain", "KEDA scales down often"
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert quantity(claim["spec"]["resources"]["requests"]["storage"]) >= 2**30
+    c = worker_container()
+    env = dict(configmap()) | {e["name"]: str(e["value"]) for e in c["env"] if "value" in e}
+    s = settings_from(env | {"TRIAGE_OPS_TOKEN": "placeholder-secret"}, monkeypatch)
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    assert mounts.get(str(s.data_dir)) == claim["metadata"]["name"], "TRIAGE_DATA_DIR is the pod's claim"
+    assert s.state_dir.is_relative_to(s.data_dir)
+    pod_volumes = {v["name"] for v in spec["template"]["spec"].get("volumes", [])}
+    assert claim["metadata"]["name"] not in pod_volumes, (
+        "a pod volume of the same name would shadow the claim"
+    )
+    assert str(s.data_dir) == image_env("TRIAGE_DATA_DIR"), "the image's data dir, owned by its user"
+    security = spec["template"]["spec"]["securityContext"]
+    assert security["fsGroup"] == security["runAsGroup"], "the claim must be writable by the worker"
+    # memory: states are on disk; the limit holds the block cache plus the process and the dedupe window
+    assert "TRIAGE_STATE_CACHE_MB" in configmap()
+    limit = quantity(c["resources"]["limits"]["memory"])
+    assert limit - s.state_cache_mb * 2**20 >= 512 * 2**20, "the block cache leaves too little memory"
+    # the headless Service a StatefulSet needs for its pods' identities
+    (governing,) = (svc for svc in by_kind("Service") if svc["metadata"]["name"] == spec["serviceName"])
+    assert governing["spec"]["clusterIP"] == "None"
+    assert governing["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+def test_k8s_worker_probes_restart_on_a_stall_never_on_a_restore() -> None:
+    """/healthz answers during a state restore, so startup and liveness ask it; readiness asks /readyz,
+    which waits for every held partition's state."""
+    c = worker_container()
+    for probe in ("startupProbe", "livenessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert {p["name"] for p in c["ports"]} == {"http"}
+    text = (K8S / "worker.yaml").read_text()
+    assert "Readiness, not liveness, waits for the state restore" in text
+
+
+def test_deploy_files_name_only_settings_that_exist() -> None:
+    """Comments included: a setting that was removed (TRIAGE_TABLE_STANDBY_REPLICAS) is named nowhere."""
+    for path in sorted(DEPLOY.rglob("*")):
+        if not path.is_file() or path.suffix not in {".yml", ".yaml", ".env", ".example", ".py"}:
+            continue
+        for name in set(re.findall(r"\b(TRIAGE_[A-Z0-9_]*[A-Z0-9])\b", path.read_text())):
+            assert name in ENV, f"{path.relative_to(ROOT)}: {name} is not a setting"
 
 
 def containers() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    for o in by_kind("Deployment") + by_kind("Job"):
+    for o in by_kind("StatefulSet") + by_kind("Deployment") + by_kind("Job"):
         for c in o["spec"]["template"]["spec"]["containers"]:
             yield o, c
 
@@ -385,7 +500,10 @@ def test_k8s_containers_use_the_image_commands_settings_and_secrets(monkeypatch:
         env = dict(cm)
         for e in c.get("env", []):
             assert e["name"] in ENV, e["name"]
-            if "valueFrom" in e:
+            if "valueFrom" in e and "fieldRef" in e["valueFrom"]:  # the pod's own name, for static membership
+                assert e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+                env[e["name"]] = "triage-worker-0"
+            elif "valueFrom" in e:
                 ref = e["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == "social-triage-secrets" and ref["key"] in secret_keys
                 env[e["name"]] = "placeholder-secret"
@@ -426,21 +544,25 @@ def test_k8s_topics_job_creates_what_the_workers_expect(monkeypatch: pytest.Monk
 
 def test_k8s_services_pdb_and_autoscaling_point_at_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     s = settings_from(configmap(), monkeypatch)
-    deployments = {d["metadata"]["name"]: d for d in by_kind("Deployment")}
+    workloads = {d["metadata"]["name"]: d for d in by_kind("StatefulSet") + by_kind("Deployment")}
     for svc in by_kind("Service"):
         pods = [
             d
-            for d in deployments.values()
+            for d in workloads.values()
             if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
         ]
         assert len(pods) == 1, svc["metadata"]["name"]
         names = {p["name"] for c in pods[0]["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
         assert {p["targetPort"] for p in svc["spec"]["ports"]} <= names
     (pdb,) = by_kind("PodDisruptionBudget")
-    worker = deployments["triage-worker"]
+    worker = worker_statefulset()
     assert pdb["spec"]["selector"]["matchLabels"] == worker["spec"]["selector"]["matchLabels"]
     (scaled,) = by_kind("ScaledObject")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == "triage-worker"
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "name": worker["metadata"]["name"],
+    }
     assert scaled["spec"]["minReplicaCount"] >= 2 and scaled["spec"]["maxReplicaCount"] <= s.partitions
     triggers = scaled["spec"]["triggers"]
     assert {t["metadata"]["topic"] for t in triggers} == {s.topics.raw, s.topics.actionable}

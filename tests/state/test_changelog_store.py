@@ -93,3 +93,12 @@ def test_a_revoked_partition_is_closed_and_its_pending_writes_dropped(tmp_path: 
     assert 1 not in s.partitions
     again = s.open_partition(1)
     assert again.get(b"a") is None and again.next_offset == 0
+
+
+def test_the_last_write_of_a_key_before_a_drain_is_the_one_sent(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s[b"a"] = b"1"
+    s[b"a"] = b"2"
+    s[b"b"] = b"3"
+    assert [(r.key, r.value) for r in s.drain().records] == [(b"a", b"2"), (b"b", b"3")]
+    assert s.drain().records == []  # drained once
