@@ -47,6 +47,7 @@ class ChangelogStore(MutableMapping[bytes, bytes]):
         self._pending: dict[bytes, tuple[bytes | None, int]] = {}  # latest unstored write, and its batch
         self._written: dict[bytes, bytes | None] = {}  # since the last drain
         self._seq = itertools.count(1)
+        self._watched: dict[int, set[bytes]] = {}  # per partition: keys written while someone scans it
 
     # --- partitions ----------------------------------------------------------------------------------
     def open_partition(self, partition: int) -> PartitionStore:
@@ -56,11 +57,26 @@ class ChangelogStore(MutableMapping[bytes, bytes]):
             self.partitions[partition] = store
         return store
 
+    def watch(self, partition: int) -> set[bytes]:
+        """From now on, note the keys of ``partition`` written or deleted: a long scan of its store (an
+        iterator sees the store as it was when it began) skips them, as they are newer than what it reads.
+        :meth:`unwatch` ends it."""
+        return self._watched.setdefault(partition, set())
+
+    def unwatch(self, partition: int) -> None:
+        self._watched.pop(partition, None)
+
+    def _watch(self, key: bytes) -> None:
+        keys = self._watched.get(self.partition_of(key))
+        if keys is not None:
+            keys.add(key)
+
     def close_partition(self, partition: int) -> None:
         """The partition went to another worker: close it (its files stay for a later return)."""
         store = self.partitions.pop(partition, None)
         if store is not None:
             store.close()
+        self.unwatch(partition)
         for key in [k for k in self._pending if self.partition_of(k) == partition]:
             del self._pending[key]
 
@@ -84,6 +100,8 @@ class ChangelogStore(MutableMapping[bytes, bytes]):
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._written[key] = value
         self._pending[key] = (value, 0)
+        if self._watched:
+            self._watch(key)
 
     def __delitem__(self, key: bytes) -> None:
         """Forget a state: a tombstone on the changelog, so a restore forgets it too."""
@@ -91,6 +109,8 @@ class ChangelogStore(MutableMapping[bytes, bytes]):
             raise KeyError(key)
         self._written[key] = None
         self._pending[key] = (None, 0)
+        if self._watched:
+            self._watch(key)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, bytes):

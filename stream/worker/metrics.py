@@ -223,6 +223,12 @@ class Metrics:
             "changelog that no longer backs them).",
             registry=r,
         )
+        self.state_partitions_indexing = Gauge(
+            "triage_state_partitions_indexing",
+            "Partitions whose state is whole but whose open tickets are still joining the backlog and SLA "
+            "clocks (backlog figures of those partitions are partial meanwhile).",
+            registry=r,
+        )
         self.state_partitions_restoring = Gauge(
             "triage_state_partitions_restoring",
             "Partitions of the route stage whose ticket state is being restored (readiness waits for 0).",

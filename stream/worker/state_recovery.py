@@ -2,10 +2,11 @@
 the changelog, indexed, and only then handed to the route stage.
 
 Duties: on an assignment, open each new partition's store and recover it in the background (the rebalance
-callback never waits for it); index its open tickets (backlog, SLA clocks) in slices that yield to the event
-loop; let the route stage wait per partition (:meth:`StateRecovery.wait`); report progress for readiness;
-and on a revocation cancel, forget and close. Records of a partition wait until its state is whole, so a
-worker never routes on a state older than the changelog.
+callback never waits for it); let the route stage wait per partition (:meth:`StateRecovery.wait`) until
+its state is whole, so a worker never routes on a state older than the changelog; then index the
+partition's open tickets (backlog, SLA clocks) in slices that yield to the event loop, while its records
+already flow (indexing a million tickets takes about a minute; the state is whole in seconds); report
+progress for readiness; and on a revocation cancel, forget and close.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class RecoveryProgress:
     replayed: int = 0
     to_replay: int = 0
     indexed: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # the state is whole: records may flow
+    indexing: bool = True  # open tickets still joining the backlog and SLA clocks
     started: float = field(default_factory=time.monotonic)
 
 
@@ -81,6 +83,9 @@ class StateRecovery:
 
     def restoring(self) -> dict[int, RecoveryProgress]:
         return {p: r for p, r in self.progress.items() if not r.done.is_set()}
+
+    def indexing(self) -> dict[int, RecoveryProgress]:
+        return {p: r for p, r in self.progress.items() if r.done.is_set() and r.indexing}
 
     async def stop(self) -> None:
         for p in list(self.progress):
@@ -132,23 +137,38 @@ class StateRecovery:
         self.metrics.state_restored_records.inc(done.records)
         if done.reset is not None:
             self.metrics.state_resets.inc()
-        n = 0
-        for key, value in store.items():
-            self.index(key, value)
-            n += 1
-            if n % INDEX_SLICE == 0:
-                progress.indexed = n
-                await asyncio.sleep(0)  # a million states must not freeze health checks and heartbeats
-        progress.indexed = n
+        # The state is whole: records of the partition may flow now. Its open tickets join the backlog
+        # and SLA clocks meanwhile, in slices; a state the route stage writes during the scan is newer
+        # than what the scan reads, and is indexed by the stage itself, so the scan skips it.
+        newer = self.store.watch(partition)
         progress.done.set()
         self._gauge()
         log.info(
-            "state partition %d ready: %d states, %d changelog records replayed, %.2fs",
+            "state partition %d ready: %d changelog records replayed, %.2fs; indexing its tickets",
+            partition,
+            done.records,
+            time.monotonic() - progress.started,
+        )
+        n = 0
+        try:
+            for key, value in store.items():
+                if key not in newer:
+                    self.index(key, value)
+                n += 1
+                if n % INDEX_SLICE == 0:
+                    progress.indexed = n
+                    await asyncio.sleep(0)  # a million states must not freeze health checks and heartbeats
+        finally:
+            self.store.unwatch(partition)
+        progress.indexed, progress.indexing = n, False
+        self._gauge()
+        log.info(
+            "state partition %d indexed: %d states in %.2fs",
             partition,
             n,
-            done.records,
             time.monotonic() - progress.started,
         )
 
     def _gauge(self) -> None:
         self.metrics.state_partitions_restoring.set(len(self.restoring()))
+        self.metrics.state_partitions_indexing.set(len(self.indexing()))

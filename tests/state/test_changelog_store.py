@@ -102,3 +102,17 @@ def test_the_last_write_of_a_key_before_a_drain_is_the_one_sent(tmp_path: Path) 
     s[b"b"] = b"3"
     assert [(r.key, r.value) for r in s.drain().records] == [(b"a", b"2"), (b"b", b"3")]
     assert s.drain().records == []  # drained once
+
+
+def test_a_watched_partition_notes_the_keys_written_during_a_scan(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s[b"a"] = b"1"  # partition 1
+    s.stored(s.drain(), {1: 0})
+    newer = s.watch(1)
+    s[b"c"] = b"2"  # 99: partition 1
+    s[b"b"] = b"3"  # 98: partition 0, not watched
+    del s[b"a"]
+    assert newer == {b"c", b"a"}
+    s.unwatch(1)
+    s[b"e"] = b"4"
+    assert newer == {b"c", b"a"}
