@@ -42,6 +42,9 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name in self.EXEMPT:
             return True
+        if record.exc_info and record.levelno >= logging.ERROR:
+            return True  # a crash with its traceback is always shown: the second one matters as much
+
         try:
             message = record.getMessage()
         except Exception:  # a record that cannot format itself: leave it to the handler's error path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from stream.logrepeat import RepeatFilter, basic_config, install
 
@@ -81,3 +82,18 @@ def test_a_command_line_filters_only_the_handler_it_creates() -> None:
         assert [type(f) for f in ours.filters] == [RepeatFilter]
     finally:
         root.handlers, root.level = saved, level
+
+
+def test_a_crash_with_its_traceback_is_never_held_back() -> None:
+    # The same stage crashing twice: the second traceback was held back, and the log showed no cause.
+    f = RepeatFilter(window_s=30, clock=Clock())
+    try:
+        raise OverflowError("date value out of range")
+    except OverflowError:
+        info = sys.exc_info()
+    crashes = [logging.LogRecord("stream.worker", logging.ERROR, __file__, 1, "agent crashed", None, info)]
+    crashes.append(
+        logging.LogRecord("stream.worker", logging.ERROR, __file__, 1, "agent crashed", None, info)
+    )
+    assert [f.filter(r) for r in crashes] == [True, True]
+    assert [f.filter(record("same line")) for _ in range(2)] == [True, False]  # lines without one still are

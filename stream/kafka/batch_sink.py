@@ -84,6 +84,7 @@ class BatchSink:
         self._closing = False
         self.flushes = 0
         self.retries = 0
+        self.retrying = False
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
@@ -194,10 +195,12 @@ class BatchSink:
         while True:
             try:
                 await self._write(pending)
+                self.retrying = False
                 return
             except Exception as exc:
                 if not _retriable(exc) or self._closing:
                     raise
+                self.retrying = True  # Kafka is away or slow: the worker is not ready meanwhile
                 self.retries += 1
                 log.warning(
                     "writing %d record groups to Kafka failed (%r); retrying in %.1fs",

@@ -53,6 +53,13 @@ class OffsetGuard:
         self._held = set(assigned)
         self._unchecked = set(assigned)
 
+    def reset(self, tp: TopicPartition) -> None:
+        """The partition's log started over (a broker that came back empty): nothing handled before
+        counts, and its next record is checked against the group's offset again."""
+        self.handled.pop(tp, None)
+        if tp in self._held:
+            self._unchecked.add(tp)
+
     def needs_start(self, tp: TopicPartition) -> bool:
         """Whether ``admit`` wants this partition's starting offset (one lookup per assignment)."""
         return tp in self._unchecked
@@ -145,6 +152,14 @@ class StoredOffsets:
             if stored is not None and stored > self._committed.get(tp, -1):
                 out[tp] = stored
         return out
+
+    def last_committed(self, tp: TopicPartition) -> int | None:
+        return self._committed.get(tp)
+
+    def reset(self, tp: TopicPartition) -> None:
+        """The partition's log started over: forget what was tracked and committed for it."""
+        for table in (self._pending, self._stored, self._committed):
+            table.pop(tp, None)
 
     def committed(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():

@@ -118,7 +118,10 @@ class BusinessCalendar:
         return merged
 
     def spans(self, start: float, end: float) -> list[Span]:
-        """Open intervals within [start, end), merged and sorted."""
+        """Open intervals within [start, end), merged and sorted; never further than ``_HORIZON`` from
+        ``start`` (the work is one step per day: a far-future end, such as a CRM's year 9999, must not
+        freeze the worker, and no SLA clock runs for longer)."""
+        end = min(end, start + _HORIZON)
         if end <= start:
             return []
         if self.always_open:

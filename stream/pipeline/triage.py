@@ -6,6 +6,7 @@ Pure apart from the clock it is given: a record in, the records to write out. Th
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +28,8 @@ from stream.tickets.ids import conversation_of, ticket_id, ticket_partition
 
 __all__ = ["TriageOutput", "TriageStage"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class TriageOutput:
@@ -41,6 +44,20 @@ class TriageOutput:
     signals: list[tuple[str | None, list[str], float, float]] = field(default_factory=list)  # for spikes
     misrouted: int = 0
     source: tuple[str, int, int] = ("", -1, -1)  # topic, partition, offset of the record being triaged
+
+    def merge(self, other: TriageOutput) -> None:
+        """Add ``other`` (a chunk's output) to this one."""
+        self.posts_in += other.posts_in
+        self.outcomes.update(other.outcomes)
+        self.duplicate_kinds.update(other.duplicate_kinds)
+        self.dead_kinds.update(other.dead_kinds)
+        self.dead_letters += other.dead_letters
+        self.forward += other.forward
+        self.audit += other.audit
+        self.new_keys += other.new_keys
+        self.signals += other.signals
+        self.misrouted += other.misrouted
+        self.source = other.source
 
 
 class TriageStage:
@@ -82,6 +99,35 @@ class TriageStage:
             )
             out.audit.append(self._decision("?", Outcome.DEAD_LETTER, reason, now))
             return [], out
+
+    def process_safely(
+        self, items: Sequence[Any], topic: str, partition: int, offset: int, now: float, out: TriageOutput
+    ) -> TriageOutput:
+        """:meth:`process`, with a net: if triaging a chunk raises (a bug, or input nothing foresaw), every
+        item of the chunk becomes a dead letter with the reason, and the books still balance. Nothing of
+        the failed chunk reaches ``out`` but its dead letters."""
+        part = TriageOutput()
+        try:
+            self.process(items, topic, partition, offset, now, part)
+        except Exception as exc:
+            log.exception(
+                "triage failed on a chunk of %s/%d@%d; its %d items dead-lettered",
+                topic,
+                partition,
+                offset,
+                len(items),
+            )
+            reason = f"internal error in triage: {type(exc).__name__}: {exc}"[:500]
+            part = TriageOutput(posts_in=len(items), source=(topic, partition, offset))
+            for item in items:
+                part.outcomes[Outcome.DEAD_LETTER] += 1
+                part.dead_kinds[reason_kind(reason)] += 1
+                part.dead_letters.append(
+                    dead_letter(_bytes_of(item), reason, "triage", topic, partition, offset, now)
+                )
+                part.audit.append(self._decision(_item_key(item), Outcome.DEAD_LETTER, reason, now))
+        out.merge(part)
+        return out
 
     def process(
         self, items: Sequence[Any], topic: str, partition: int, offset: int, now: float, out: TriageOutput
@@ -297,3 +343,12 @@ def _item_key(item: Any) -> str:
         if isinstance(platform, str) and isinstance(post_id, str | int):
             return f"{platform[:32]}:{str(post_id)[:256]}"
     return "?"
+
+
+def _bytes_of(item: Any) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return repr(item).encode()

@@ -14,6 +14,7 @@ index (:mod:`stream.tickets.lifecycle`) finds them without a scan.
 from __future__ import annotations
 
 import collections
+import logging
 import sys
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ from stream.tickets.state import (
 )
 
 __all__ = ["OpenTicket", "TicketChange", "TicketingOutput", "TicketingStage"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA_VERSION = str(TICKET_SCHEMA_VERSION).encode()
 _SCORED: TypeAdapter[list[ScoredPost]] = TypeAdapter(list[ScoredPost])
@@ -285,55 +288,71 @@ class TicketingStage:
             self._dead(out, value or b"", f"invalid frame: {exc}", topic, partition, offset, now, at)
             out.dead_posts += 1
             return out
-        cfg = self.settings
         replies = [it for it in items if type(it) is dict and "brand_reply" in it]
         if replies:
             items = [it for it in items if not (type(it) is dict and "brand_reply" in it)]
         try:  # one call for a clean frame (the common case); item by item to find the bad ones
             valid: list[ScoredPost | None] = list(_SCORED.validate_python(items))
-        except ValidationError:
+        except Exception:  # a ValidationError, or anything else bad data can raise: never a crash
             valid = []
             for item in items:
                 try:
                     valid.append(ScoredPost.model_validate(item))
-                except ValidationError as exc:
-                    reason = f"invalid scored post: {exc.errors()[0]['msg']}"
-                    self._dead(out, orjson.dumps(item), reason, topic, partition, offset, now, at)
+                except Exception as exc:
+                    reason = f"invalid scored post: {_problem(exc)}"
+                    self._dead(out, _original(item), reason, topic, partition, offset, now, at)
                     out.dead_posts += 1
                     valid.append(None)
         for scored in valid:
             if scored is None:
                 continue
-            before = self.load(scored.ticket_id)
-            after, change = apply_post(
-                before,
-                scored,
-                self.route(scored),
-                reopen_window_s=cfg.reopen_window_s,
-                escalate_after_contacts=cfg.escalate_after_contacts,
-                escalation_queue=cfg.escalation_queue,
-            )
-            post = scored.post
-            out.posts += 1
-            ingested = (post.ingested_at or post.created_at).timestamp()
-            if change != "unchanged":
-                self._save(after, out, TicketChange(change, before, after, post.platform.value, ingested), at)
-            else:
-                self._emit(after, out)
-            out.audit.append(
-                audit_decision(
-                    "route",
-                    post.key,
-                    Outcome.TICKET,
-                    f"{change}: " + "; ".join(after.explanation[-2:]),
-                    at,
-                    ticket_id=after.ticket_id,
-                    queue=after.queue,
-                )
-            )
+            try:
+                self._route_post(scored, out, at)
+            except Exception as exc:  # a bug on one post's path: that post is a dead letter, the rest go on
+                log.exception("route stage failed on post %s; dead-lettered", scored.post.key)
+                reason = f"internal error in the route stage: {_problem(exc)}"
+                self._dead(out, _original(scored), reason, topic, partition, offset, now, at)
+                out.dead_posts += 1
         for item in replies:
-            self._brand_reply(item, out, topic, partition, offset, now, at)
+            try:
+                self._brand_reply(item, out, topic, partition, offset, now, at)
+            except Exception as exc:
+                log.exception("route stage failed on a brand reply; dead-lettered")
+                reason = f"internal error on a brand reply: {_problem(exc)}"
+                self._dead(out, _original(item), reason, topic, partition, offset, now, at)
+                out.events["public_reply/error"] += 1
         return out
+
+    def _route_post(self, scored: ScoredPost, out: TicketingOutput, at: str) -> None:
+        """One actionable post into its ticket: route, apply, save (or re-emit), audit."""
+        cfg = self.settings
+        before = self.load(scored.ticket_id)
+        after, change = apply_post(
+            before,
+            scored,
+            self.route(scored),
+            reopen_window_s=cfg.reopen_window_s,
+            escalate_after_contacts=cfg.escalate_after_contacts,
+            escalation_queue=cfg.escalation_queue,
+        )
+        post = scored.post
+        ingested = (post.ingested_at or post.created_at).timestamp()
+        if change != "unchanged":
+            self._save(after, out, TicketChange(change, before, after, post.platform.value, ingested), at)
+        else:
+            self._emit(after, out)
+        out.audit.append(
+            audit_decision(
+                "route",
+                post.key,
+                Outcome.TICKET,
+                f"{change}: " + "; ".join(after.explanation[-2:]),
+                at,
+                ticket_id=after.ticket_id,
+                queue=after.queue,
+            )
+        )
+        out.posts += 1  # counted last: a post that fails above is a dead letter instead
 
     def _brand_reply(
         self, item: dict[str, Any], out: TicketingOutput, topic: str, partition: int, offset: int, now: float,
@@ -342,8 +361,8 @@ class TicketingStage:
         """Triage already counted the reply as filtered: here it only stops a first-response clock."""
         try:
             reply = BrandReply.model_validate(item["brand_reply"])
-        except ValidationError as exc:
-            reason = f"invalid brand reply: {exc.errors()[0]['msg']}"
+        except Exception as exc:
+            reason = f"invalid brand reply: {_problem(exc)}"
             self._dead(out, orjson.dumps(item), reason, topic, partition, offset, now, at)
             out.events["public_reply/invalid"] += 1
             return
@@ -366,11 +385,11 @@ class TicketingStage:
         at = datetime.fromtimestamp(now, UTC).isoformat()
         try:
             event = TicketEvent.model_validate_json(value or b"")
-        except ValidationError as exc:
+        except Exception as exc:  # a ValidationError, or anything else bad data can raise
             self._dead(
                 out,
                 value or b"",
-                f"invalid event: {exc.errors()[0]['msg']}",
+                f"invalid event: {_problem(exc)}",
                 topic,
                 partition,
                 offset,
@@ -400,8 +419,8 @@ class TicketingStage:
         at = datetime.fromtimestamp(now, UTC).isoformat()
         try:
             command = OpsCommand.model_validate_json(value or b"")
-        except ValidationError as exc:
-            reason = f"invalid command: {exc.errors()[0]['msg']}"
+        except Exception as exc:  # a ValidationError, or anything else bad data can raise
+            reason = f"invalid command: {_problem(exc)}"
             self._dead(out, value or b"", reason, topic, partition, offset, now, at)
             out.events["command/invalid"] += 1
             return out
@@ -438,3 +457,22 @@ class TicketingStage:
         out.dead_letters.append(dead_letter(original, reason, "route", topic, partition, offset, now))
         out.dead_kinds[kind] += 1
         out.audit.append(audit_decision("route", "?", Outcome.DEAD_LETTER, reason, at))
+
+
+def _problem(exc: Exception) -> str:
+    """A short, readable reason: a validation error's first message, else the exception's type and text."""
+    if isinstance(exc, ValidationError):
+        errors = exc.errors()
+        if errors:
+            return str(errors[0]["msg"])
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _original(item: Any) -> bytes:
+    """An item's bytes for its dead letter, whatever it is."""
+    if isinstance(item, ScoredPost):
+        return item.model_dump_json().encode()
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return repr(item).encode()

@@ -73,6 +73,13 @@ class RecordDriver:
         except Exception as exc:  # the group may be gone already; the next owner replays a little more
             log.info("final commit skipped: %r", exc)
 
+    def log_restarted(self, tp: TopicPartition) -> None:
+        """The partition's log went back to its start under us (the broker lost it): what this worker
+        handled and committed before no longer exists, so none of it may mark a new record as a repeat."""
+        self.offsets.reset(tp)
+        self.stored_offsets.reset(tp)
+        self.metrics.log_restarts.labels(tp[0]).inc()
+
     def on_assignment(self, assigned: set[TopicPartition]) -> None:
         self.offsets.on_assignment(set(assigned))
         self.stored_offsets.on_assignment(set(assigned))
@@ -93,6 +100,18 @@ class RecordDriver:
                 self.metrics.record_age.labels(stage).observe(max(0.0, time.time() - msg.timestamp))
             tp = TopicPartition(msg.topic, msg.partition)
             async with self._locks[tp]:
+                committed = self.stored_offsets.last_committed(tp)
+                if committed is not None and msg.offset < committed:
+                    # The consumer seeks to the committed offset, never before it, unless the log itself
+                    # started over (a broker back empty resets the position to the new log's start).
+                    log.warning(
+                        "%s/%d: offset %d arrives after %d was committed: the log started over; its "
+                        "offset guards start over too",
+                        *tp,
+                        msg.offset,
+                        committed,
+                    )
+                    self.log_restarted(tp)
                 if self.offsets.already_handled(tp, msg.offset):
                     event.ack()  # handled already (stall repair, or before a rebalance): not twice
                     self.metrics.redelivered.labels(msg.topic).inc()

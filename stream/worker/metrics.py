@@ -223,6 +223,13 @@ class Metrics:
             "changelog that no longer backs them).",
             registry=r,
         )
+        self.log_restarts = Counter(
+            "triage_log_restarts",
+            "Input partitions whose log went back to its start under the worker (a broker that came back "
+            "empty): the offset guards started over.",
+            ["topic"],
+            registry=r,
+        )
         self.state_partitions_indexing = Gauge(
             "triage_state_partitions_indexing",
             "Partitions whose state is whole but whose open tickets are still joining the backlog and SLA "

@@ -191,7 +191,10 @@ class PipelineRuntime:
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready once started and every held partition's ticket state is whole; else what is restoring."""
         restoring, indexing = self.recovery.restoring(), self.recovery.indexing()
-        detail: dict[str, Any] = {"ready": self.ready.is_set() and not restoring}
+        kafka_ok = self.upkeep.broker_ok and not self.sink.retrying
+        detail: dict[str, Any] = {"ready": self.ready.is_set() and not restoring and kafka_ok}
+        if not kafka_ok:  # an outage: the worker waits and retries, losing nothing, and says so
+            detail["kafka"] = "writes retrying" if self.sink.retrying else "unreachable"
         if restoring:
             detail["restoring"] = {
                 str(p): {"replayed": r.replayed, "to_replay": r.to_replay}

@@ -17,8 +17,10 @@ from typing import Any
 
 import orjson
 
-from schemas.events import Outcome
+from schemas.events import Outcome, audit_decision
+from schemas.timestamps import iso_utc_from_epoch
 from stream.kafka.batch_sink import BatchSink
+from stream.kafka.deadletter import dead_letter, reason_kind
 from stream.kafka.frame_merger import FrameMerger
 from stream.kafka.records import OutRecord
 from stream.ops.alerts import spike_alert
@@ -97,7 +99,7 @@ class TriageHandler:
         for i in range(0, len(items), chunk):
             if i:
                 await asyncio.sleep(0)  # a huge frame must not starve the heartbeat and the web server
-            self.stage.process(items[i : i + chunk], topic, partition, offset, now, out)
+            self.stage.process_safely(items[i : i + chunk], topic, partition, offset, now, out)
         topics = self.topics
         pending: list[asyncio.Future[None]] = []
         if out.forward:
@@ -169,13 +171,40 @@ class RouteHandler:
         started = time.perf_counter()
         topics = self.topics
         now = time.time()
-        if topic == topics.ticket_events:
-            out = self.stage.process_event(value, topic, partition, offset, now)
-        elif topic == topics.commands:
-            out = self.stage.process_command(value, topic, partition, offset, now)
-        else:
-            out = self.stage.process(value, topic, partition, offset, now)
+        try:
+            if topic == topics.ticket_events:
+                out = self.stage.process_event(value, topic, partition, offset, now)
+            elif topic == topics.commands:
+                out = self.stage.process_command(value, topic, partition, offset, now)
+            else:
+                out = self.stage.process(value, topic, partition, offset, now)
+        except (
+            Exception
+        ) as exc:  # the last net: a record that breaks the stage is a dead letter, never a crash
+            log.exception("route stage failed on %s/%d@%d; dead-lettered", topic, partition, offset)
+            out = self._failed(value, topic, partition, offset, now, exc)
         return await self._publish(out, partition, started)
+
+    def _failed(
+        self, value: bytes | None, topic: str, partition: int, offset: int, now: float, exc: Exception
+    ) -> TicketingOutput:
+        """A record the stage raised on: one dead letter with the reason; a frame's posts count as dead
+        letters, so the books still balance (each post that entered has an outcome)."""
+        reason = f"internal error in the route stage: {type(exc).__name__}: {exc}"[:500]
+        out = TicketingOutput()
+        out.dead_letters.append(dead_letter(value or b"", reason, "route", topic, partition, offset, now))
+        out.dead_kinds[reason_kind(reason)] += 1
+        out.audit.append(audit_decision("route", "?", Outcome.DEAD_LETTER, reason, iso_utc_from_epoch(now)))
+        if topic == self.topics.actionable:
+            try:
+                items = orjson.loads(value or b"")
+                posts = [i for i in items if not (isinstance(i, dict) and "brand_reply" in i)]
+                out.dead_posts += len(posts) if isinstance(items, list) else 1
+            except (orjson.JSONDecodeError, TypeError):
+                out.dead_posts += 1
+        else:
+            out.events["record/internal_error"] += 1
+        return out
 
     async def sweep(self, now: float, max_items: int = 1000) -> int:
         """Expire idle open tickets and forget closed ones past their reopen window, in bounded slices

@@ -65,6 +65,7 @@ class Upkeep:
         self.consumer_state = consumer_state
         self.every_s = every_s
         self._retries_seen = 0
+        self.broker_ok = True  # the last look at the group's offsets got an answer
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -100,11 +101,34 @@ class Upkeep:
         held = {
             tp for tp in self.assigned() if tp[0] in inputs and not (tp[0] in stage2 and tp[1] in restoring)
         }
-        lag = await self.lag.measure(held)
+        try:
+            lag = await self.lag.measure(held)
+        except Exception:
+            self.broker_ok = False  # not ready until the broker answers again
+            raise
+        self.broker_ok = True
+        self._notice_lost_logs(lag)
         self.metrics.consumer_lag.clear()
         for (topic, partition), (n, _) in lag.items():
             self.metrics.consumer_lag.labels(topic, str(partition)).set(n)
         await self.check_stall(lag, time.monotonic())
+
+    def _notice_lost_logs(self, lag: dict[TopicPartition, tuple[int, int]]) -> None:
+        """A broker that comes back empty (the embedded one keeps nothing across a restart) has lost the
+        group's offsets too: a partition this worker committed past 0 now reads as uncommitted. Its guards
+        would take every new record for a repeat of an old one and skip it, so they start over."""
+        stored = self.driver.stored_offsets
+        for tp, (_, committed) in lag.items():
+            ours = stored.last_committed(tp)
+            if ours is not None and ours > 0 and committed == 0:
+                log.warning(
+                    "%s/%d: the group's committed offset went from %d back to 0: the broker lost this "
+                    "partition's log; its offset guards start over (records from offset 0 are new)",
+                    tp[0],
+                    tp[1],
+                    ours,
+                )
+                self.driver.log_restarted(tp)
 
     async def check_stall(self, lag: dict[TopicPartition, tuple[int, int]], now: float) -> None:
         driver = self.driver

@@ -153,3 +153,13 @@ def test_a_shift_across_midnight_utc_is_one_span_and_a_deadline_runs_through_it(
     assert cal_am.deadline(utc(2026, 3, 2, 22), 5 * H) == utc(2026, 3, 3, 3)
     assert cal.deadline(utc(2026, 3, 2, 22), 3 * H) == utc(2026, 3, 3, 21)
     assert cal.business_seconds(utc(2026, 3, 2, 12), utc(2026, 3, 4, 12)) == 8 * H
+
+
+def test_a_far_future_end_is_measured_up_to_the_horizon_not_walked_day_by_day() -> None:
+    # A CRM's first_response "at 9999-12-30" walked ~2.9 million days (the worker froze ~50 s). Business time
+    # is measured up to 400 days from the start: the same figure for any end past that.
+    cal = BusinessCalendar([centre("uk", "Europe/London")])
+    start = utc(2026, 11, 20, 9, 0)
+    horizon = cal.business_seconds(start, start + timedelta(days=400))
+    assert cal.business_seconds(start, datetime(9999, 12, 30, tzinfo=start.tzinfo)) == horizon
+    assert 0 < horizon < 400 * 24 * H

@@ -127,3 +127,35 @@ def test_the_stream_loop_skips_records_the_repair_already_handled() -> None:
     assert handled == [25, 26, 27]
     assert all(e.acked for e in events)
     assert rt.metrics.redelivered.labels(TP[0])._value.get() == 5
+
+
+def test_a_log_that_started_over_is_handled_anew_not_skipped_as_repeats() -> None:
+    # The embedded broker restarted empty: offsets begin at 0 again while this worker had committed 500.
+    rt = driver()
+    rt.on_assignment({TP})
+    rt.offsets.admit(TP, 499, start=499)
+    rt.stored_offsets.track(TP, 499)()
+    rt.stored_offsets.committed(rt.stored_offsets.committable())
+    assert rt.stored_offsets.last_committed(TP) == 500
+    handled: list[int] = []
+
+    async def handle(value: bytes | None, topic: str, partition: int, offset: int) -> Any:
+        handled.append(offset)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def start_offset(topic: str, partition: int) -> int | None:
+        return 0  # the new log's start; the group has no committed offset any more
+
+    rt._start_offset_of = start_offset
+    events = [Event(o) for o in range(0, 5)]
+
+    async def stream() -> AsyncIterator[Event]:
+        for e in events:
+            yield e
+
+    asyncio.run(rt.process_stream("triage", stream(), handle))
+    assert handled == [0, 1, 2, 3, 4]  # before: all five skipped as "already handled"
+    assert rt.metrics.log_restarts.labels(TP[0])._value.get() == 1
+    assert rt.metrics.redelivered.labels(TP[0])._value.get() == 0

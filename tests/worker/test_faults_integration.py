@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 import pytest
 
+from stream.kafka.admin import ensure_topics
 from stream.kafka.lag import LagMonitor
 from stream.local.broker import EmbeddedBroker, free_port
 from stream.local.promtext import scrape
@@ -29,7 +32,7 @@ from stream.local.worker_process import WorkerProcess
 from stream.settings import Settings
 from stream.sources.producer import PostProducer
 from stream.sources.synthetic.generator import FirehoseGenerator
-from tests.conftest import read_topic
+from tests.conftest import read_topic, wait_accounted
 
 pytestmark = pytest.mark.integration
 
@@ -271,3 +274,59 @@ async def test_a_worker_whose_broker_is_gone_keeps_its_log_readable(tmp_path):
         own.stop()
         if "worker" in locals():
             worker.stop(timeout=5)  # with its broker gone it does not finish a clean stop: SIGKILL after 5 s
+
+
+async def test_a_broker_that_comes_back_empty_is_noticed_and_new_posts_flow(tmp_path):
+    """The embedded broker keeps nothing across a restart: every record and committed offset is gone. The
+    worker is not ready while the broker is away, then notices that its partitions' logs started over
+    (offsets back at 0), starts its guards over, and processes the new posts: none is skipped as a repeat."""
+    own = EmbeddedBroker(
+        log_path=tmp_path / "broker.log"
+    ).start()  # this one is restarted: not the shared one
+    port = own.port
+    worker = None
+    try:
+        s = Settings(
+            kafka_bootstrap_servers=own.bootstrap_servers, partitions=2, web_port=free_port(),
+            data_dir=tmp_path / "data", session_timeout_s=6.0,
+        )  # fmt: skip
+        await ensure_topics(s.kafka, s.topic_specs())
+        worker = WorkerProcess(s, tmp_path / "worker.log").start()
+        await worker.wait_ready()
+        await worker.wait_assigned(s.topics.raw, s.partitions)
+        first, _ = make_posts(300, seed=41)
+        async with PostProducer(s) as producer:
+            for p in first:
+                await producer.add(p)
+        await wait_accounted(worker, 300)
+        own.stop()
+        ready = f"http://127.0.0.1:{worker.web_port}/readyz"
+        deadline = time.monotonic() + 30
+        status = 200
+        while time.monotonic() < deadline and status == 200:
+            await asyncio.sleep(1.0)
+            status = await asyncio.to_thread(_status, ready)
+        assert status == 503, "a worker whose broker is gone must not say it is ready"
+        own = EmbeddedBroker(port=port, log_path=tmp_path / "broker2.log").start()  # back, empty
+        await ensure_topics(s.kafka, s.topic_specs())
+        second, _ = make_posts(200, seed=42)
+        async with PostProducer(s) as producer:
+            for p in second:
+                await producer.add(p)
+        scraped = await wait_accounted(worker, 500, timeout=180)  # the worker's counters span both brokers
+        assert scraped.value("triage_log_restarts_total") >= 1
+        assert worker.alive()
+    finally:
+        own.stop()
+        if worker is not None:
+            worker.stop(timeout=10)
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
