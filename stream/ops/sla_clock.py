@@ -129,8 +129,31 @@ class _Run:
         return instant <= now and (self.stop is None or self.stop > instant)
 
 
+_NO_TIMES: frozenset[float] = frozenset()
+_NOTHING_EMITTED: frozenset[tuple[str, int, str]] = frozenset()
+
+
 class SlaClock:
-    """One ticket's first-response and resolution clocks, rebuilt from its lifecycle event times."""
+    """One ticket's first-response and resolution clocks, rebuilt from its lifecycle event times.
+
+    A worker holds one per open ticket (a million, at scale), so it keeps no empty containers: the event
+    sets start as a shared empty frozenset and become sets when something is added, and the deadline cache
+    holds only the deadlines of its current runs."""
+
+    __slots__ = (
+        "_deadlines",
+        "calendar",
+        "created",
+        "emitted",
+        "first_response",
+        "priority",
+        "queue",
+        "reopens",
+        "resolves",
+        "runs",
+        "target",
+        "ticket_id",
+    )
 
     def __init__(
         self,
@@ -148,10 +171,10 @@ class SlaClock:
         self.target = target
         self.created = epoch_seconds(created_at)
         self.first_response: float | None = None
-        self.resolves: set[float] = set()
-        self.reopens: set[float] = set()
-        self.emitted: set[tuple[str, int, str]] = set()
-        self._deadlines: dict[tuple[float, float], float] = {}
+        self.resolves: frozenset[float] | set[float] = _NO_TIMES
+        self.reopens: frozenset[float] | set[float] = _NO_TIMES
+        self.emitted: frozenset[tuple[str, int, str]] | set[tuple[str, int, str]] = _NOTHING_EMITTED
+        self._deadlines: dict[tuple[float, float], float] | None = None
         self.runs: list[_Run] = []
         self._rebuild()
 
@@ -166,15 +189,24 @@ class SlaClock:
         return True
 
     def resolved(self, at: datetime) -> bool:
+        if not isinstance(self.resolves, set):
+            self.resolves = set()
         return self._add(self.resolves, at)
 
     def reopened(self, at: datetime) -> bool:
+        if not isinstance(self.reopens, set):
+            self.reopens = set()
         return self._add(self.reopens, at)
+
+    def note_emitted(self, key: tuple[str, int, str]) -> None:
+        if not isinstance(self.emitted, set):
+            self.emitted = set()
+        self.emitted.add(key)
 
     def retarget(self, queue: str, priority: int, calendar: BusinessCalendar, target: SlaTarget) -> None:
         """A reassignment to another queue, or a new priority: deadlines are recomputed from creation."""
         self.queue, self.priority, self.calendar, self.target = queue, priority, calendar, target
-        self._deadlines.clear()
+        self._deadlines = None
         self._rebuild()
 
     def _add(self, times: set[float], at: datetime) -> bool:
@@ -200,6 +232,8 @@ class SlaClock:
 
     def _deadline(self, start: float, budget: float) -> float:
         key = (start, budget)
+        if self._deadlines is None:
+            self._deadlines = {}
         hit = self._deadlines.get(key)
         if hit is None:
             hit = self._deadlines[key] = self.calendar.deadline_ts(start, budget)
@@ -285,7 +319,7 @@ class SlaClock:
             for status, instant in ((SlaStatus.AT_RISK, run.risk_at), (SlaStatus.BREACHED, run.due)):
                 key = (run.target.value, run.cycle, status.value)
                 if key not in self.emitted and run.reached(instant, t):
-                    self.emitted.add(key)
+                    self.note_emitted(key)
                     out.append(self._transition(run, status, instant))
         out.sort(key=lambda tr: tr.at)
         return out

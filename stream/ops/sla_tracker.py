@@ -210,6 +210,7 @@ class SlaTracker:
             clock.resolved(utc_from_epoch(float(r)))
         for r in state.get("reopens", ()):
             clock.reopened(utc_from_epoch(float(r)))
-        clock.emitted |= {(str(a), int(b), str(c)) for a, b, c in state.get("emitted", ())}
+        for a, b, c in state.get("emitted", ()):
+            clock.note_emitted((str(a), int(b), str(c)))
         self._schedule(self._entries[clock.ticket_id])
         return clock
