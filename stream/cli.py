@@ -116,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_schemas)
 
     # Sub-commands that live with what they drive: train/evaluate (models), source (adapters), top (metrics).
-    for module in ("classifiers.training.cli", "stream.sources.cli", "stream.local.top"):
+    modules = (
+        "classifiers.training.cli",
+        "stream.sources.cli",
+        "stream.sources.deadletter_replay",
+        "stream.local.top",
+    )
+    for module in modules:
         importlib.import_module(module).register(sub)
     return parser
 
