@@ -32,22 +32,27 @@ class CustomerDirectory:
     def get(self, platform: str, handle: str) -> CustomerProfile | None:
         return self._profiles.get(customer_key(platform, handle))
 
-    def on_record(self, key_bytes: bytes | None, value: bytes | None) -> None:
-        """One record of the customers topic (compacted, keyed ``platform:handle``)."""
+    def on_record(self, key_bytes: bytes | None, value: bytes | None) -> str | None:
+        """One record of the customers topic (compacted, keyed ``platform:handle``). Returns why it was
+        refused (for its dead letter), or None when it was applied."""
         if key_bytes is None:
             self.rejected += 1
-            return
+            return "customer profile without a key"
         key = key_bytes.decode("utf-8", "replace").lower()
         if value is None:
             self._profiles.pop(key, None)
-            return
+            return None
         try:
             profile = CustomerProfile.model_validate_json(value)
-        except ValidationError as exc:
+        except Exception as exc:  # a ValidationError, or anything else bad data can raise
             self.rejected += 1
-            log.warning("customer profile %r refused: %s", key, exc.errors()[0]["msg"])
-            return
+            why = (
+                exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+            )
+            log.warning("customer profile %r refused: %s", key, why)
+            return f"invalid customer profile: {why}"
         if key not in self._profiles and len(self._profiles) >= self.max_customers:
             self.rejected += 1
-            return
+            return f"customer directory full ({self.max_customers} profiles)"
         self._profiles[key] = profile
+        return None

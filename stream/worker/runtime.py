@@ -17,6 +17,7 @@ from typing import Any
 
 from classifiers import TextScorer, load_scorer
 from stream.kafka.batch_sink import BatchSink
+from stream.kafka.deadletter import dead_letter, reason_kind
 from stream.kafka.frame_merger import FrameMerger
 from stream.kafka.lag import LagMonitor
 from stream.kafka.readers import read_range
@@ -119,6 +120,7 @@ class PipelineRuntime:
             apply_rules=self._apply_router,
             rules_source=str(settings.rules_path or "bundled default"),
             metrics=metrics,
+            dead_letter=self._dead_letter,
         )
         self.lag = LagMonitor(kafka, settings.app_id)
         self.driver = RecordDriver(
@@ -165,6 +167,7 @@ class PipelineRuntime:
             consumer_state=consumer_state,
         )
         self.ready = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
         self._assigned_tps: set[TopicPartition] = set()
         self._assigned: set[int] = set()  # raw-topic partitions of the current assignment
         self._restored: set[int] = set()
@@ -203,6 +206,35 @@ class PipelineRuntime:
         if indexing:  # ready: records flow; the backlog figures of these partitions are still filling in
             detail["indexing"] = {str(p): {"indexed": r.indexed} for p, r in sorted(indexing.items())}
         return bool(detail["ready"]), detail
+
+    def _dead_letter(self, record: Any, reason: str) -> None:
+        """A refused record of a followed topic (customers, rules) goes to the dead-letter topic."""
+        letter = dead_letter(
+            record.value or b"", reason, "route", record.topic, record.partition, record.offset, time.time()
+        )
+        self.metrics.dead_letters.labels("route", reason_kind(reason)).inc()
+
+        async def send() -> None:
+            try:
+                await (await self.sink.send(self.settings.topics.deadletter, [letter]))
+            except Exception:
+                log.exception(
+                    "dead letter for %s/%d@%d not written", record.topic, record.partition, record.offset
+                )
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not running (a test calling the follower's callback directly)
+            log.warning(
+                "dead letter for %s/%d@%d not written: no event loop",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            return
+        task = loop.create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _index_state(self, key: bytes, value: bytes) -> None:
         state = TicketState.loads(value)
@@ -286,3 +318,7 @@ class PipelineRuntime:
             sorted(wanted),
             time.perf_counter() - started,
         )
+
+
+def where_of(record: Any) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset

@@ -7,8 +7,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
 from schemas.rules import RoutingRules
 from stream.kafka.connection import KafkaConnection
 from stream.kafka.follower import TopicFollower
@@ -32,12 +30,16 @@ class SharedData:
         apply_rules: Callable[[Router], None],
         rules_source: str,
         metrics: Metrics,
+        dead_letter: Callable[[Any, str], None] | None = None,
     ) -> None:
+        """``dead_letter(record, reason)``: where a refused record goes (the worker writes it to the
+        dead-letter topic), so a bad profile or rules document is seen, not only counted."""
         self.customers = customers
         self.apply_rules = apply_rules  # hands a new router to the route stage
         self.rules_source = rules_source
         self.rules_topic = rules_topic
         self.metrics = metrics
+        self.dead_letter = dead_letter or (lambda record, reason: None)
         self.followers = [
             TopicFollower(connection, customers_topic, self.on_customer),
             TopicFollower(connection, rules_topic, self.on_rules),
@@ -52,7 +54,9 @@ class SharedData:
             await follower.stop()
 
     def on_customer(self, record: Any) -> None:
-        self.customers.on_record(record.key, record.value)
+        refused = self.customers.on_record(record.key, record.value)
+        if refused is not None:
+            self.dead_letter(record, refused)
         self.metrics.customers_known.set(len(self.customers))
 
     def on_rules(self, record: Any) -> None:
@@ -62,9 +66,10 @@ class SharedData:
             return
         try:
             rules = RoutingRules.model_validate_json(record.value)
-        except ValidationError as exc:
+        except Exception as exc:  # a ValidationError, or anything else bad data can raise
             self.metrics.rules_updates.labels("rejected").inc()
             log.error("routing rules at offset %d refused, previous rules stay: %s", record.offset, exc)
+            self.dead_letter(record, f"invalid routing rules: {str(exc)[:500]}")
             return
         self.apply_rules(Router(rules))
         self.rules_source = f"{self.rules_topic}@{record.offset}"
