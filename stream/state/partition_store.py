@@ -16,13 +16,17 @@ from pathlib import Path
 
 from rocksdict import AccessType, BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
-__all__ = ["PartitionStore", "StoreOptions"]
+__all__ = ["PartitionStore", "StoreInUse", "StoreOptions"]
 
 log = logging.getLogger(__name__)
 
 _META = b"\x00meta/"
 _OFFSET = _META + b"changelog-offset"
 _FORMAT = _META + b"format"
+
+
+class StoreInUse(RuntimeError):
+    """The store's files are locked by another open handle: never a reason to discard them."""
 
 
 class StoreOptions:
@@ -63,6 +67,10 @@ class PartitionStore:
         try:
             db = Rdict(str(self.path), self.options.rocksdb(), access_type=AccessType.read_write())
         except Exception as exc:  # corrupt or truncated files: the changelog has everything
+            if "lock" in str(exc).lower():
+                # held by another process (a leftover worker on the same directory) or an iterator still
+                # alive here: the files are fine, and discarding them would destroy someone's state
+                raise StoreInUse(f"state store {self.path} is in use: {exc}") from exc
             self._discard(f"cannot be opened ({exc})")
             db = Rdict(str(self.path), self.options.rocksdb(), access_type=AccessType.read_write())
         found = db.get(_FORMAT)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream.state.partition_store import PartitionStore
+import pytest
+
+from stream.state.partition_store import PartitionStore, StoreInUse
 
 FORMAT = b"test/1"
 
@@ -51,3 +53,11 @@ def test_a_broken_store_is_discarded_not_fatal(tmp_path: Path) -> None:
     assert again.next_offset == 0 and list(again.items()) == []
     again.apply([(b"b", b"2")], next_offset=1)
     assert again.get(b"b") == b"2"
+
+
+def test_a_store_held_open_elsewhere_is_refused_never_discarded(tmp_path: Path) -> None:
+    held = PartitionStore(tmp_path / "0", FORMAT).open()  # e.g. a leftover worker on the same directory
+    held.apply([(b"a", b"1")], next_offset=3)
+    with pytest.raises(StoreInUse, match="in use"):
+        PartitionStore(tmp_path / "0", FORMAT).open()
+    assert held.get(b"a") == b"1" and held.next_offset == 3  # its files are untouched
