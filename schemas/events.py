@@ -7,7 +7,7 @@ from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.post import UtcDatetime
+from schemas.timestamps import EventTime, UtcDatetime
 
 __all__ = [
     "AuditDecision",
@@ -48,7 +48,7 @@ class TicketEvent(BaseModel):
     event_id: str = Field(min_length=1, max_length=128, description="Unique per event, for idempotence.")
     ticket_id: str = Field(pattern=r"^tkt_[0-9a-f]{20}$")
     type: TicketEventType
-    at: UtcDatetime
+    at: EventTime
     agent: str | None = Field(default=None, max_length=256)
     queue: str | None = Field(default=None, max_length=256, description="New queue, for reassigned.")
     note: str | None = Field(default=None, max_length=4096)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.post import UtcDatetime
+from schemas.timestamps import EventTime, UtcDatetime
 
 __all__ = ["Alert", "CustomerProfile", "OpsCommand"]
 
@@ -40,7 +40,7 @@ class OpsCommand(BaseModel):
     to_queue: str | None = Field(default=None, max_length=128)
     to_agent: str | None = Field(default=None, max_length=256, description="Empty string: unassign.")
     by: str | None = Field(default=None, max_length=256)
-    at: UtcDatetime
+    at: EventTime
 
     @model_validator(mode="after")
     def _complete(self) -> OpsCommand:

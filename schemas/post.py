@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Author", "Engagement", "Platform", "Post", "UtcDatetime"]
+from schemas.timestamps import PostTime, UtcDatetime
 
-
-def _as_utc(value: datetime) -> datetime:
-    """Sources disagree on time zones; naive times are taken as UTC so clocks compare."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+__all__ = ["Author", "Engagement", "Platform", "Post", "PostTime", "UtcDatetime"]
 
 
 class Platform(StrEnum):
@@ -66,8 +58,8 @@ class Post(BaseModel):
     author: Author
     text: str = Field(default="", max_length=40_000, description="Empty only for pure reposts.")
     lang: str | None = Field(default=None, max_length=16, description="BCP 47 / ISO 639-1 code if known.")
-    created_at: UtcDatetime = Field(description="When the author posted it.")
-    ingested_at: UtcDatetime | None = Field(
+    created_at: PostTime = Field(description="When the author posted it.")
+    ingested_at: PostTime | None = Field(
         default=None, description="When a source adapter received it; starts the ingest-to-ticket clock."
     )
     url: str | None = Field(default=None, max_length=2048)

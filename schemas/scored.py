@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.post import Post, UtcDatetime
+from schemas.post import Post
 from schemas.scores import Scores
+from schemas.timestamps import PostTime
 
 __all__ = ["BrandReply", "ScoredPost"]
 
@@ -34,7 +35,7 @@ class BrandReply(BaseModel):
     post: str = Field(min_length=1, max_length=300, description="platform:post_id of the reply.")
     handle: str = Field(max_length=256, description="The brand account that replied, without @.")
     ticket_id: str = Field(pattern=r"^tkt_[0-9a-f]{20}$", description="The ticket of the thread replied in.")
-    at: UtcDatetime = Field(
+    at: PostTime = Field(
         description="When the reply was ingested: the same clock as the ticket's creation, so time to "
         "first response is not skewed by the platform's clock."
     )

@@ -14,8 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.post import Platform, UtcDatetime
+from schemas.post import Platform
 from schemas.scores import Scores
+from schemas.timestamps import UtcDatetime
 
 __all__ = ["TICKET_SCHEMA_VERSION", "Ticket", "TicketPost", "TicketStatus"]
 

@@ -42,14 +42,15 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name in self.EXEMPT:
             return True
-        if record.exc_info and record.levelno >= logging.ERROR:
-            return True  # a crash with its traceback is always shown: the second one matters as much
 
         try:
             message = record.getMessage()
         except Exception:  # a record that cannot format itself: leave it to the handler's error path
             return True
-        key = (record.name, record.levelno, message)
+        # A traceback's exception is part of the line: a different failure is never held back behind an
+        # earlier one (a crash that followed another went unseen), while the same one repeating is counted.
+        failure = record.exc_info[1] if record.exc_info else None
+        key = (record.name, record.levelno, message if failure is None else f"{message}|{failure!r}")
         now = self.clock()
         entry = self._seen.get(key)
         if entry is not None and now - entry[0] < self.window_s:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.rules import MAX_RULES, MAX_RULES_BYTES
 from stream.kafka.connection import KafkaConnection, SaslMechanism, SecurityProtocol
 from stream.kafka.records import TopicSpec
 
@@ -195,6 +196,33 @@ class Settings(BaseSettings):
     ops_token: SecretStr | None = Field(
         default=None, description="Bearer token of the ops API (/api/...); unset: the API answers 503."
     )
+    ops_max_listings: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Open-ticket listings (GET /api/tickets) in progress at once on a worker; more get 429.",
+    )
+    ops_max_scans: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Heavy ops requests in progress at once on a worker: listings of closed tickets (a scan "
+        "of the state store) and rules documents being validated; more get 429.",
+    )
+    rules_max_count: int = Field(
+        default=MAX_RULES,
+        ge=1,
+        le=MAX_RULES,
+        description="Most rules a routing-rules document may hold (PUT /api/rules); at most the schema's "
+        f"{MAX_RULES}, which every worker enforces on whatever it reads.",
+    )
+    rules_max_bytes: int = Field(
+        default=MAX_RULES_BYTES,
+        ge=1024,
+        le=MAX_RULES_BYTES,
+        description="Largest routing-rules document (PUT /api/rules, as sent and as the workers read it), "
+        f"in bytes; at most the schema's {MAX_RULES_BYTES}, which every worker enforces.",
+    )
     sla_path: Path | None = Field(
         default=None, description="SLA policy YAML/JSON (service centres, hours, targets); default: bundled."
     )
@@ -210,6 +238,46 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Bind address of /metrics and the web API (a source's /metrics too)."
     )
     web_port: int = Field(description="Port of /metrics and the web API.", default=6066, ge=0, le=65535)
+    # Limits of every HTTP server (the worker's port, a push source's port, a source's metrics port).
+    http_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request head (request line and headers) must arrive whole within this many seconds "
+        "of the connection opening, or of its first byte on a kept-alive connection; else the connection "
+        "is closed (slow clients).",
+    )
+    http_idle_timeout_s: float = Field(
+        default=30.0, gt=0, description="A kept-alive connection with no request for this long is closed."
+    )
+    http_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request body must arrive whole within this many seconds once its reading starts, "
+        "else 408. Also the longest a request with a body waits for its turn to be read (see "
+        "TRIAGE_WEBHOOK_MAX_CONCURRENCY), else 503 with Retry-After.",
+    )
+    http_max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="Open connections per HTTP server of a process; one more is answered 503 and closed "
+        "at once.",
+    )
+    http_token_rate: float = Field(
+        default=100.0,
+        ge=0,
+        description="Requests per second per bearer token (webhook ingest, ops API); more get 429 with "
+        "Retry-After. 0: no limit.",
+    )
+    http_ip_rate: float = Field(
+        default=50.0,
+        ge=0,
+        description="Requests per second per client address for requests without a valid bearer token "
+        "(Meta deliveries, /metrics, probes, wrong tokens); more get 429 with Retry-After. Behind a proxy "
+        "every client shares the proxy's address. 0: no limit.",
+    )
+    http_rate_burst_s: float = Field(
+        default=2.0, gt=0, description="A token or address may burst this many seconds' worth of its rate."
+    )
     data_dir: Path = Field(default=Path("var"), description="Worker state directory.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Worker log level."

@@ -1,4 +1,8 @@
-"""Turn decoded items into posts, or into reasons they are not posts."""
+"""Turn decoded items into posts, or into reasons they are not posts.
+
+Nothing one item does escapes: whatever validating it raises (a ``ValidationError`` or anything else) becomes
+that item's reason, so one bad post never takes the rest of its frame with it.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ _POSTS: TypeAdapter[list[Post]] = TypeAdapter(list[Post])
 Invalid = tuple[int, Any, str]  # (index in frame, item, reason)
 
 
-def _reason(exc: ValidationError) -> str:
+def _reason(exc: Exception) -> str:
+    if not isinstance(exc, ValidationError):  # not a rule of the schema: a bug, or input nothing foresaw
+        return f"invalid post: {type(exc).__name__}: {exc}"[:500]
     parts = []
     for err in exc.errors(include_url=False)[:5]:
         loc = ".".join(str(p) for p in err["loc"]) or "post"
@@ -37,12 +43,12 @@ def validate_items(items: Sequence[Any]) -> tuple[list[tuple[int, Post]], list[I
         posts = _POSTS.validate_python(items)
         good = list(enumerate(posts))
         bad: list[Invalid] = []
-    except ValidationError:
+    except Exception:
         good, bad = [], []
         for i, item in enumerate(items):
             try:
                 good.append((i, Post.model_validate(item)))
-            except ValidationError as exc:
+            except Exception as exc:
                 bad.append((i, item, _reason(exc)))
     if any(_check(p) for _, p in good):
         kept = []

@@ -16,7 +16,16 @@ import orjson
 
 from stream.sources.backoff import Failure
 from stream.sources.base import ConfigError, Source, SourceError, http_failure
-from stream.sources.normalize import BrandFilter, NormalizeError, finish, hashtags_in, mentions_in, parse_time
+from stream.sources.normalize import (
+    BrandFilter,
+    NormalizeError,
+    finish,
+    hashtags_in,
+    mentions_in,
+    normalizer,
+    parse_time,
+    reason,
+)
 
 __all__ = ["POST_COLLECTION", "BlueskySource", "jetstream_to_post", "mentioned"]
 
@@ -27,58 +36,76 @@ _MENTION = "app.bsky.richtext.facet#mention"
 _TAG = "app.bsky.richtext.facet#tag"
 
 
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list from the network; anything else (any user can write any record) is none."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _features(record: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(facet, feature) pairs of a post record, skipping whatever is not shaped as the lexicon says."""
+    return [(facet, f) for facet in _objects(record.get("facets")) for f in _objects(facet.get("features"))]
+
+
 def mentioned(record: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Handles (from the text the facets point at) and DIDs mentioned by a post record."""
     text_bytes = str(record.get("text") or "").encode()
     handles: list[str] = []
     dids: list[str] = []
-    for facet in record.get("facets") or []:
-        for feature in facet.get("features") or []:
-            if feature.get("$type") == _MENTION:
-                if feature.get("did"):
-                    dids.append(str(feature["did"]))
-                index = facet.get("index") or {}
-                start, end = index.get("byteStart"), index.get("byteEnd")
-                if isinstance(start, int) and isinstance(end, int):
-                    handle = text_bytes[start:end].decode(errors="ignore").lstrip("@")
-                    if handle:
-                        handles.append(handle)
+    for facet, feature in _features(record):
+        if feature.get("$type") == _MENTION:
+            if feature.get("did"):
+                dids.append(str(feature["did"]))
+            index = facet.get("index")
+            start, end = (index.get("byteStart"), index.get("byteEnd")) if isinstance(index, dict) else (0, 0)
+            if isinstance(start, int) and isinstance(end, int):
+                handle = text_bytes[start:end].decode(errors="ignore").lstrip("@")
+                if handle:
+                    handles.append(handle)
     return handles, dids
 
 
+def _created(record: dict[str, Any], event: dict[str, Any]) -> Any:
+    """The post's ``createdAt``, else the event's ``time_us`` (microseconds) in seconds."""
+    created = record.get("createdAt")
+    if created:
+        return created
+    time_us = event.get("time_us")
+    return time_us / 1_000_000 if isinstance(time_us, int) and not isinstance(time_us, bool) else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@normalizer
 def jetstream_to_post(event: dict[str, Any], brand: str | None = None) -> dict[str, Any]:
     """A Jetstream ``commit`` create event of a post as a post; the author is known by DID only."""
-    commit = event.get("commit") or {}
+    commit = _object(event.get("commit"))
     record = commit.get("record") or {}
     did, rkey = event.get("did"), commit.get("rkey")
     if not did or not rkey or not isinstance(record, dict):
         raise NormalizeError("commit without did, rkey or record")
     text = str(record.get("text") or "")
     handles, _ = mentioned(record)
-    tags = [
-        str(f["tag"])
-        for facet in record.get("facets") or []
-        for f in facet.get("features") or []
-        if f.get("$type") == _TAG and f.get("tag")
-    ]
-    reply = record.get("reply") or {}
-    embed = record.get("embed") or {}
-    quoted = embed.get("record") or {}
+    tags = [str(f["tag"]) for _, f in _features(record) if f.get("$type") == _TAG and f.get("tag")]
+    reply = _object(record.get("reply"))
+    embed = _object(record.get("embed"))
+    quoted = _object(embed.get("record"))
     if embed.get("$type") == "app.bsky.embed.recordWithMedia":
-        quoted = (quoted.get("record") or {}) if isinstance(quoted, dict) else {}
-    langs = record.get("langs") or []
+        quoted = _object(quoted.get("record"))
+    langs = record.get("langs")
     return finish(
         {
             "platform": "bluesky",
             "post_id": f"at://{did}/{POST_COLLECTION}/{rkey}",
             "author": {"id": did, "handle": did},
             "text": text,
-            "lang": langs[0] if langs else None,
-            "created_at": parse_time(record.get("createdAt") or event.get("time_us")),
+            "lang": langs[0] if isinstance(langs, list) and langs else None,
+            "created_at": parse_time(_created(record, event)),
             "url": f"https://bsky.app/profile/{did}/post/{rkey}",
-            "reply_to": (reply.get("parent") or {}).get("uri"),
-            "conversation_id": (reply.get("root") or {}).get("uri"),
-            "quote_of": quoted.get("uri") if isinstance(quoted, dict) else None,
+            "reply_to": _object(reply.get("parent")).get("uri"),
+            "conversation_id": _object(reply.get("root")).get("uri"),
+            "quote_of": quoted.get("uri"),
             "mentions": handles or mentions_in(text),
             "hashtags": tags or hashtags_in(text),
             "brand": brand,
@@ -167,28 +194,33 @@ class BlueskySource(Source):
         try:
             event = orjson.loads(data)
             time_us = int(event["time_us"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             self.malformed("event", exc)
             return
         if self.cursor is not None and time_us <= self.cursor:
             self.filtered()  # replayed by the rewind: handled before the restart
             return
         self.cursor = time_us
-        commit = event.get("commit") if event.get("kind") == "commit" else None
-        if (
-            not isinstance(commit, dict)
-            or commit.get("collection") != POST_COLLECTION
-            or commit.get("operation") != "create"
-            or not isinstance(commit.get("record"), dict)
-            or not self.about_brand(commit["record"])
-        ):
+        try:
+            wanted = self._wanted(event)
+            post = jetstream_to_post(event, self.settings.brand) if wanted else None
+        except Exception as exc:  # one poison event is counted and passed, never a reconnect into it
+            self.malformed("post", reason(exc))
+            await self.emitter.advance(cursor=time_us)
+            return
+        if post is None:
             self.filtered()
             await self.emitter.advance(cursor=time_us)
             return
-        try:
-            post = jetstream_to_post(event, self.settings.brand)
-        except NormalizeError as exc:
-            self.malformed("post", exc)
-            await self.emitter.advance(cursor=time_us)
-            return
         await self.emitter.emit(post, cursor=time_us)
+
+    def _wanted(self, event: dict[str, Any]) -> bool:
+        """A post created, about the brand."""
+        commit = event.get("commit") if event.get("kind") == "commit" else None
+        return (
+            isinstance(commit, dict)
+            and commit.get("collection") == POST_COLLECTION
+            and commit.get("operation") == "create"
+            and isinstance(commit.get("record"), dict)
+            and self.about_brand(commit["record"])
+        )

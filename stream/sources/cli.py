@@ -124,10 +124,13 @@ def build_source(name: str, settings: Settings, sink: PostSink, args: argparse.N
 
 
 async def _serve_source(source: Source, settings: Settings) -> int:
+    from stream.http_limits import HttpLimits
     from stream.sources.server import build_status_app, serve
 
     runner, port = await serve(
-        build_status_app(source.metrics, source.health), settings.web_host, settings.source_metrics_port
+        build_status_app(source.metrics, source.health, HttpLimits.from_settings(settings)),
+        settings.web_host,
+        settings.source_metrics_port,
     )
     log.info("%s: /metrics and /healthz on http://%s:%d", source.name, settings.web_host, port)
     loop = asyncio.get_running_loop()

@@ -17,7 +17,15 @@ import orjson
 
 from stream.sources.base import ConfigError, Source, http_failure
 from stream.sources.lines import read_lines
-from stream.sources.normalize import BrandFilter, NormalizeError, finish, html_to_text, parse_time
+from stream.sources.normalize import (
+    BrandFilter,
+    NormalizeError,
+    finish,
+    html_to_text,
+    normalizer,
+    parse_time,
+    reason,
+)
 
 __all__ = ["MastodonSource", "SseEvent", "SseParser", "status_to_post"]
 
@@ -61,6 +69,7 @@ class SseParser:
         return None
 
 
+@normalizer
 def status_to_post(status: dict[str, Any], brand: str | None = None) -> dict[str, Any]:
     """A Mastodon status (REST or ``update`` payload) as a post; a reblog becomes an empty repost."""
     account = status.get("account") or {}
@@ -197,10 +206,16 @@ class MastodonSource(Source):
                 page = await resp.json(loads=orjson.loads)
             if not isinstance(page, list) or not page:
                 return
-            page.sort(key=lambda s: _id_key(str(s.get("id", ""))))
-            for status in page:
+            statuses = [s for s in page if isinstance(s, dict) and s.get("id")]
+            for _ in range(len(page) - len(statuses)):
+                self.received()
+                self.malformed("status", "no id")
+            if not statuses:
+                return
+            statuses.sort(key=lambda s: _id_key(str(s["id"])))
+            for status in statuses:
                 await self._handle_status(status)
-            min_id = str(page[-1].get("id"))
+            min_id = str(statuses[-1]["id"])
 
     async def _handle_update(self, data: str) -> None:
         try:
@@ -222,16 +237,27 @@ class MastodonSource(Source):
             return
         if self.since_id is None or _id_key(sid) > _id_key(self.since_id):
             self.since_id = sid
-        target = status.get("reblog") or status
-        text = html_to_text(str(target.get("content") or ""))
-        mentions = [str(m.get("acct")) for m in target.get("mentions") or [] if isinstance(m, dict)]
-        if not self.filter.matches(text, mentions):
+        try:
+            wanted = self._about_brand(status)
+            post = status_to_post(status, self.settings.brand) if wanted else None
+        except Exception as exc:  # one poison status is counted and passed, never a reconnect into it
+            self.malformed("status", reason(exc))
+            await self.emitter.advance(since_id=self.since_id, recent=list(self._recent))
+            return
+        if post is None:
             self.filtered()
             await self.emitter.advance(since_id=self.since_id, recent=list(self._recent))
             return
-        try:
-            post = status_to_post(status, self.settings.brand)
-        except (NormalizeError, ValueError, TypeError) as exc:
-            self.malformed("status", exc)
-            return
         await self.emitter.emit(post, since_id=self.since_id, recent=list(self._recent))
+
+    def _about_brand(self, status: dict[str, Any]) -> bool:
+        reblog = status.get("reblog")
+        target = reblog if isinstance(reblog, dict) else status
+        text = html_to_text(str(target.get("content") or ""))
+        mentions = target.get("mentions")
+        accts = (
+            [str(m.get("acct")) for m in mentions if isinstance(m, dict)]
+            if isinstance(mentions, list)
+            else []
+        )
+        return self.filter.matches(text, accts)

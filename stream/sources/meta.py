@@ -6,6 +6,10 @@ the app secret, compared in constant time); anything else is 401 and counted. Pa
 mentions, and Instagram comments and mentions, become posts; reactions, edits and removals are skipped.
 Instagram mention notifications carry ids only (no text or author): they are produced as such, and a reader
 of the post can fetch the text from the Graph API.
+
+The body is read within the push limits first (:mod:`stream.sources.push`): over 1 MiB is 413 before any
+HMAC is computed (at once for a declared length, as soon as a chunked body passes it), so the HMAC only ever
+runs over a bounded read.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from stream.http_limits import BodyRefused
 from stream.sources.base import ConfigError
 from stream.sources.normalize import NormalizeError, finish, hashtags_in, mentions_in, parse_time
 from stream.sources.push import PushSource
@@ -114,7 +119,11 @@ def meta_to_posts(payload: Any, brand: str | None = None) -> tuple[list[dict[str
         if not isinstance(entry, dict):
             errors.append("entry is not an object")
             continue
-        for change in entry.get("changes") or []:
+        changes = entry.get("changes")
+        for change in changes if isinstance(changes, list) else []:
+            if not isinstance(change, dict):
+                errors.append("change is not an object")
+                continue
             field, value = change.get("field"), change.get("value")
             if not isinstance(value, dict):
                 errors.append(f"{field}: value is not an object")
@@ -130,9 +139,18 @@ def meta_to_posts(payload: Any, brand: str | None = None) -> tuple[list[dict[str
                     skipped += 1
                 else:
                     posts.append(finish(raw))
-            except NormalizeError as exc:
-                errors.append(f"{field}: {exc}")
+            except Exception as exc:  # a NormalizeError, or any shape nothing foresaw: one broken change
+                errors.append(f"{field}: {exc if isinstance(exc, NormalizeError) else type(exc).__name__}")
     return posts, skipped, errors
+
+
+def _decode(body: bytes, brand: str | None) -> tuple[list[dict[str, Any]], int, list[str]] | None:
+    """:func:`meta_to_posts` of a raw delivery; None when it is not JSON."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return meta_to_posts(payload, brand)
 
 
 class MetaWebhookSource(PushSource):
@@ -161,21 +179,23 @@ class MetaWebhookSource(PushSource):
 
     async def deliver_view(self, request: web.Request) -> web.Response:
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self.reject(413, "body too large")
+            async with self.body(request) as body:  # bounded and timed before the HMAC sees a byte of it
+                return await self._delivery(request, body)
+        except BodyRefused as refused:
+            return self.refuse(refused)
+
+    async def _delivery(self, request: web.Request, body: bytes) -> web.Response:
         assert self.settings.meta_app_secret is not None
         secret = self.settings.meta_app_secret.get_secret_value().encode()
         if not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256")):
             self.metrics.signature_failures.labels(self.name).inc()
             return self.reject(401, "missing or invalid X-Hub-Signature-256")
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        decoded = await self.off_loop(len(body), _decode, body, self.settings.brand)
+        if decoded is None:
             self.received()
             self.malformed("delivery", "invalid JSON")
             return self.reject(400, "invalid JSON")
-        posts, skipped, errors = meta_to_posts(payload, self.settings.brand)
+        posts, skipped, errors = decoded
         self.received(len(posts) + skipped + len(errors))
         if skipped:
             self.filtered(skipped)

@@ -65,6 +65,13 @@ class SourceMetrics:
             ["source", "status"],
             registry=r,
         )
+        self.http_limited = Counter(
+            "triage_source_http_limited",
+            "Requests and connections refused by an HTTP limit, by reason: rate_limit_token, rate_limit_ip, "
+            "connection_limit, header_timeout, idle_timeout, body_too_large, body_timeout, busy.",
+            ["source", "reason"],
+            registry=r,
+        )
         self.connected = Gauge(
             "triage_source_connected",
             "1 while the stream is connected (or the last poll succeeded), else 0.",

@@ -2,16 +2,23 @@
 
 Every normaliser ends with :func:`finish`, which validates against :class:`schemas.post.Post` and returns the
 JSON-ready dict the producer writes, so an adapter can never put a post on Kafka the pipeline would reject.
+
+One event never stops a source: whatever normalising it raises is a :class:`NormalizeError` (every
+normaliser is wrapped in :func:`normalizer`), which the adapter counts as malformed, with the reason in the
+log, before it goes on with the next event. An exception that escaped instead would end the session, and
+the source would reconnect, read the same event again from its checkpoint, and loop.
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,7 +31,9 @@ __all__ = [
     "hashtags_in",
     "html_to_text",
     "mentions_in",
+    "normalizer",
     "parse_time",
+    "reason",
 ]
 
 _MENTION = re.compile(r"(?<![\w@/])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}[A-Za-z0-9_])?)")
@@ -37,26 +46,66 @@ class NormalizeError(ValueError):
     """A platform payload that cannot become a post (counted as malformed, never produced)."""
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def reason(exc: BaseException) -> str:
+    """Why an event could not become a post: a :class:`NormalizeError`'s message, else the exception's type
+    and message (a payload shaped in a way the normaliser did not foresee)."""
+    return str(exc) if isinstance(exc, NormalizeError) else f"{type(exc).__name__}: {exc}"
+
+
+def normalizer(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Make anything ``fn`` raises on a payload a :class:`NormalizeError` with the reason: a list where an
+    object was expected, a date out of range, a number too big. One bad event is then counted as
+    malformed, and the source goes on with the next instead of reconnecting into the same event."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except NormalizeError:
+            raise
+        except Exception as exc:
+            raise NormalizeError(reason(exc)[:1000]) from exc
+
+    return wrapper
+
+
 def parse_time(value: Any) -> datetime:
-    """ISO 8601 (with ``Z``), Unix seconds/milliseconds, or the classic Twitter format, to aware UTC."""
+    """ISO 8601 (with ``Z``), Unix seconds, milliseconds or microseconds, or the classic Twitter format, to
+    an aware datetime (naive times are UTC). Anything else, a number out of range included, raises
+    :class:`NormalizeError`; whether the instant is acceptable is the post schema's call (:func:`finish`)."""
+    try:
+        return _parse_time(value)
+    except NormalizeError:
+        raise
+    except (OverflowError, OSError, ValueError, TypeError) as exc:  # fromtimestamp of a huge number
+        raise NormalizeError(f"time out of range {str(value)[:64]!r}: {exc}") from None
+
+
+def _parse_time(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
+        if not math.isfinite(value):
+            raise NormalizeError(f"invalid time {value!r}")
+        seconds = value / 1_000_000 if value > 1e14 else value / 1000 if value > 1e11 else value
         return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str) and value:
         text = value.strip()
-        if text.isdigit():
-            return parse_time(int(text))
+        if text.isascii() and text.isdigit():
+            return _parse_time(int(text))
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             try:
                 dt = datetime.strptime(text, _TWITTER_TIME)
             except ValueError:
-                raise NormalizeError(f"unparseable time {value!r}") from None
+                raise NormalizeError(f"unparseable time {value[:64]!r}") from None
         return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    raise NormalizeError(f"missing or invalid time {value!r}")
+    raise NormalizeError(f"missing or invalid time {str(value)[:64]!r}")
 
 
 class _TextExtractor(HTMLParser):
@@ -165,4 +214,6 @@ def finish(post: dict[str, Any]) -> dict[str, Any]:
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         raise NormalizeError(problems) from None
+    except Exception as exc:  # not a rule of the schema, but still this post's problem only
+        raise NormalizeError(reason(exc)) from None
     return model.model_dump(mode="json", exclude_none=True)

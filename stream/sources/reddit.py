@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 
 from stream.sources.base import ConfigError, Source, http_failure
-from stream.sources.normalize import BrandFilter, NormalizeError, finish, parse_time
+from stream.sources.normalize import BrandFilter, NormalizeError, finish, normalizer, parse_time, reason
 
 __all__ = ["RedditSource", "base36", "reddit_to_post"]
 
@@ -30,6 +30,15 @@ def base36(reddit_id: str) -> int:
     return int(reddit_id, 36)
 
 
+def _position(child: Any) -> int | None:
+    """A listing child's base-36 id as a number; ``None`` when it has none a watermark could use."""
+    rid = child.get("id") if isinstance(child, dict) else None
+    if not isinstance(rid, str) or not rid.isascii() or not rid.isalnum() or len(rid) > 32:
+        return None
+    return base36(rid)
+
+
+@normalizer
 def reddit_to_post(kind: str, data: dict[str, Any], brand: str | None = None) -> dict[str, Any]:
     """A listing child (``t3`` post or ``t1`` comment) as a post."""
     name = data.get("name") or (f"{kind}_{data['id']}" if data.get("id") else None)
@@ -147,37 +156,44 @@ class RedditSource(Source):
     async def poll(self, kind: str, listing: str) -> None:
         """New children of one listing since the watermark, produced oldest first."""
         mark = self.watermarks.get(kind)
-        fresh: list[dict[str, Any]] = []
+        fresh: list[tuple[int, dict[str, Any]]] = []
         after: str | None = None
         for _ in range(_MAX_PAGES if mark is not None else 1):
             params = {"limit": "100", "raw_json": "1"}
             if after:
                 params["after"] = after
             body = await self._get(f"/r/{self.subs}/{listing}", params)
-            data = body.get("data") or {}
-            children = [c.get("data") for c in data.get("children") or [] if c.get("kind") == kind]
+            data = body.get("data")
+            data = data if isinstance(data, dict) else {}
+            listed = data.get("children")
+            children = [
+                c.get("data") if isinstance(c, dict) else None
+                for c in (listed if isinstance(listed, list) else [])
+                if not isinstance(c, dict) or c.get("kind") == kind
+            ]
             reached = False
             for child in children:
-                if not isinstance(child, dict) or not child.get("id"):
+                position = _position(child)
+                if position is None or not isinstance(child, dict):
                     self.received()
                     self.malformed("child", "no id")
                     continue
-                if mark is not None and base36(child["id"]) <= mark:
+                if mark is not None and position <= mark:
                     reached = True
                     break
-                fresh.append(child)
+                fresh.append((position, child))
             after = data.get("after")
-            if reached or not after:
+            if reached or not after or not isinstance(after, str):
                 break
-        fresh.sort(key=lambda c: base36(c["id"]))
-        for child in fresh:
+        fresh.sort(key=lambda pc: pc[0])
+        for position, child in fresh:
             self.received()
-            position = base36(child["id"])
             self.watermarks[kind] = max(self.watermarks.get(kind, 0), position)
             try:
                 post = reddit_to_post(kind, child, self.settings.brand)
-            except (NormalizeError, ValueError, TypeError) as exc:
-                self.malformed(kind, exc)
+            except Exception as exc:  # one poison child is counted and passed, never a reconnect into it
+                self.malformed(kind, reason(exc))
+                await self.emitter.advance(watermarks=dict(self.watermarks))
                 continue
             if not self.filter.matches(post.get("text", "")):
                 self.filtered()

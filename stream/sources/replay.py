@@ -12,14 +12,23 @@ import csv
 import gzip
 import io
 import logging
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from stream.sources.base import ConfigError, Source
-from stream.sources.normalize import NormalizeError, finish, hashtags_in, mentions_in, parse_time
+from stream.sources.normalize import (
+    NormalizeError,
+    finish,
+    hashtags_in,
+    mentions_in,
+    normalizer,
+    parse_time,
+    reason,
+)
 
 __all__ = ["Pacer", "ReplaySource", "iter_records", "jsonl_to_post", "tweet_row_to_post"]
 
@@ -38,6 +47,7 @@ def _id(value: str | None) -> str | None:
     return value[:-2] if value.endswith(".0") and value[:-2].isdigit() else value
 
 
+@normalizer
 def tweet_row_to_post(
     row: dict[str, str], brand: str | None = None, inbound_only: bool = True
 ) -> dict[str, Any] | None:
@@ -66,6 +76,7 @@ def tweet_row_to_post(
     )
 
 
+@normalizer
 def jsonl_to_post(obj: Any, brand: str | None = None) -> dict[str, Any]:
     """A stored post dict, re-validated; ``ingested_at`` is dropped so the replay time starts the clock."""
     if not isinstance(obj, dict):
@@ -87,31 +98,54 @@ def _is_csv(path: Path) -> bool:
     return ".csv" in suffixes
 
 
+_BROKEN_FILE = (EOFError, gzip.BadGzipFile, zlib.error)  # a truncated or corrupt .gz: nothing more to read
+
+
+def _rows(reader: Iterable[dict[str, str]]) -> Iterator[dict[str, str] | NormalizeError]:
+    """The CSV rows, with a row the csv module refuses (a field over its size limit) as its error: the
+    reader goes on with the next line."""
+    rows = iter(reader)
+    while True:
+        try:
+            yield next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield NormalizeError(f"unreadable CSV row: {exc}")
+
+
 def iter_records(
     path: Path, brand: str | None = None, inbound_only: bool = True
 ) -> Iterator[dict[str, Any] | NormalizeError | None]:
-    """Each record of the file in order: a post, ``None`` (skipped by choice), or the error that broke it."""
-    with _open_text(path) as fh:
-        if _is_csv(path):
-            reader = csv.DictReader(fh)
-            missing = [c for c in TWEET_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ConfigError(f"{path}: CSV lacks columns {', '.join(missing)}")
-            for row in reader:
-                try:
-                    yield tweet_row_to_post(row, brand, inbound_only)
-                except NormalizeError as exc:
-                    yield exc
-        else:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    yield jsonl_to_post(orjson.loads(line), brand)
-                except orjson.JSONDecodeError as exc:
-                    yield NormalizeError(f"invalid JSON: {exc}")
-                except NormalizeError as exc:
-                    yield exc
+    """Each record of the file in order: a post, ``None`` (skipped by choice), or the error that broke it.
+    A file that cannot be read further (a truncated .gz) ends with one error saying so."""
+    try:
+        with _open_text(path) as fh:
+            if _is_csv(path):
+                reader = csv.DictReader(fh)
+                missing = [c for c in TWEET_COLUMNS if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise ConfigError(f"{path}: CSV lacks columns {', '.join(missing)}")
+                for row in _rows(reader):
+                    if isinstance(row, NormalizeError):
+                        yield row
+                        continue
+                    try:
+                        yield tweet_row_to_post(row, brand, inbound_only)
+                    except NormalizeError as exc:
+                        yield exc
+            else:
+                for line in fh:
+                    if not line.strip():
+                        continue
+                    try:
+                        yield jsonl_to_post(orjson.loads(line), brand)
+                    except orjson.JSONDecodeError as exc:
+                        yield NormalizeError(f"invalid JSON: {exc}")
+                    except NormalizeError as exc:
+                        yield exc
+    except _BROKEN_FILE as exc:
+        yield NormalizeError(f"{path.name}: the rest of the file cannot be read ({reason(exc)})")
 
 
 class Pacer:

@@ -27,7 +27,9 @@ from stream.sources.normalize import (
     hashtags_in,
     html_to_text,
     mentions_in,
+    normalizer,
     parse_time,
+    reason,
 )
 
 __all__ = ["FeedEntry", "RssSource", "entry_to_post", "parse_feed"]
@@ -52,7 +54,7 @@ def _date(value: str) -> datetime | None:
         return None
     try:
         return parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except Exception:  # not RFC 822 (TypeError, ValueError, IndexError, OverflowError...): try ISO 8601
         try:
             return parse_time(value)
         except NormalizeError:
@@ -63,7 +65,7 @@ def parse_feed(body: bytes) -> list[FeedEntry]:
     """Entries of an RSS 2.0, RSS 1.0 (RDF) or Atom document: id, title, text, link, author, published."""
     try:
         root = ET.fromstring(body)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding declared
         raise NormalizeError(f"not XML: {exc}") from None
     entries: list[FeedEntry] = []
     if root.tag == f"{_ATOM}feed":
@@ -121,6 +123,7 @@ def _post_id(feed_url: str, entry_id: str) -> str:
     return pid if len(pid) <= 256 else "sha1:" + hashlib.sha1(pid.encode()).hexdigest()
 
 
+@normalizer
 def entry_to_post(
     entry: FeedEntry,
     feed_url: str,
@@ -209,8 +212,8 @@ class RssSource(Source):
             return
         try:
             entries = parse_feed(body)
-        except NormalizeError as exc:
-            self.malformed("feed", f"{url}: {exc}")
+        except Exception as exc:  # one unreadable feed is counted; the other feeds go on
+            self.malformed("feed", f"{url}: {reason(exc)}")
             return
         feed = self.state[url]
         seen: list[str] = list(feed.get("seen") or [])
@@ -226,8 +229,8 @@ class RssSource(Source):
                 known.add(eid)
             try:
                 post = entry_to_post(entry, url, self.feeds[url], self.settings.brand, now)
-            except NormalizeError as exc:
-                self.malformed("entry", exc)
+            except Exception as exc:  # one poison entry is counted and passed
+                self.malformed("entry", reason(exc))
                 continue
             if not self.filter.matches(post.get("text", "")):
                 self.filtered()

@@ -1,8 +1,10 @@
 """Webhook ingest: any system POSTs posts as JSON (one object or an array) or NDJSON, with a bearer token.
 
 A request is all or nothing: if any post is invalid the answer is 400 listing each reason, so the sender can
-fix and resend without creating duplicates. 401 without the right token, 413 over ``webhook_max_bytes``,
-202 once the posts are stored in Kafka.
+fix and resend without creating duplicates. 401 without the right token (checked before the body is read),
+413 over ``webhook_max_bytes`` (at once for a declared length, as soon as a chunked body passes it), 408 for a
+body slower than ``TRIAGE_HTTP_BODY_TIMEOUT_S``, 429 over the token's rate, 202 once the posts are stored in
+Kafka. See :mod:`stream.sources.push` for the limits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pydantic import SecretStr
 
+from stream.http_limits import BodyRefused
 from stream.sources.base import ConfigError
 from stream.sources.normalize import NormalizeError, finish
 from stream.sources.push import PushSource
@@ -76,6 +80,9 @@ class WebhookSource(PushSource):
     def routes(self) -> list[web.RouteDef]:
         return [web.post(self.settings.webhook_path, self.ingest)]
 
+    def bearer_tokens(self) -> list[SecretStr | None]:
+        return [self.settings.webhook_token]
+
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
@@ -84,23 +91,26 @@ class WebhookSource(PushSource):
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
 
     async def ingest(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
+        if not self._authorized(request):  # the token is checked before a byte of the body is read
             self.metrics.signature_failures.labels(self.name).inc()
             response = self.reject(401, "missing or wrong bearer token")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
-        if request.content_length is not None and request.content_length > self.max_body:
-            return self.reject(413, f"body over {self.max_body} bytes")
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self.reject(413, f"body over {self.max_body} bytes")
-        posts, errors = parse_ingest(body, request.content_type or "", self.settings.brand)
-        self.received(len(posts) + len(errors))
-        if errors:
-            self.metrics.malformed.labels(self.name).inc(len(errors))
-            return self.reject(
-                400, "invalid posts; nothing was stored", errors=errors[:MAX_REASONS], invalid=len(errors)
-            )
-        failed = await self.deliver(posts)
-        return failed or web.json_response({"accepted": len(posts)}, status=202)
+            async with self.body(request) as body:
+                posts, errors = await self.off_loop(
+                    len(body), parse_ingest, body, request.content_type or "", self.settings.brand
+                )
+                self.received(len(posts) + len(errors))
+                if errors:
+                    self.metrics.malformed.labels(self.name).inc(len(errors))
+                    return self.reject(
+                        400,
+                        "invalid posts; nothing was stored",
+                        errors=errors[:MAX_REASONS],
+                        invalid=len(errors),
+                    )
+                failed = await self.deliver(posts)
+                return failed or web.json_response({"accepted": len(posts)}, status=202)
+        except BodyRefused as refused:
+            return self.refuse(refused)

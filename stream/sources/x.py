@@ -19,7 +19,15 @@ import orjson
 from stream.sources.backoff import Failure
 from stream.sources.base import ConfigError, Source, SourceError, http_failure
 from stream.sources.lines import read_lines
-from stream.sources.normalize import NormalizeError, finish, hashtags_in, mentions_in, parse_time
+from stream.sources.normalize import (
+    NormalizeError,
+    finish,
+    hashtags_in,
+    mentions_in,
+    normalizer,
+    parse_time,
+    reason,
+)
 
 __all__ = ["STREAM_PARAMS", "XSource", "tweet_to_post"]
 
@@ -34,6 +42,7 @@ STREAM_PARAMS = {
 _RECENT_IDS = 10_000
 
 
+@normalizer
 def tweet_to_post(payload: dict[str, Any], brand: str | None = None) -> dict[str, Any]:
     """One filtered-stream line (``data`` + ``includes``) as a post; authors come from the expansions."""
     tweet = payload.get("data")
@@ -189,16 +198,20 @@ class XSource(Source):
             self.malformed("line", "not an object")
             return
         if "data" not in payload:
-            errors = payload.get("errors") or []
-            titles = ", ".join(str(e.get("title") or e.get("disconnect_type")) for e in errors)
+            errors = payload.get("errors")
+            errors = errors if isinstance(errors, list) else []
+            titles = ", ".join(
+                str(e.get("title") or e.get("disconnect_type")) if isinstance(e, dict) else str(e)
+                for e in errors
+            )
             if any("disconnect" in str(e).lower() for e in errors):
                 raise SourceError(f"stream closed by X: {titles}", Failure.NETWORK)
             self.malformed("message", titles or line[:200])
             return
         try:
             post = tweet_to_post(payload, self.settings.brand)
-        except NormalizeError as exc:
-            self.malformed("post", exc)
+        except Exception as exc:  # one poison line is counted and passed, never a reconnect into it
+            self.malformed("post", reason(exc))
             return
         if self._seen(post["post_id"]):
             self.filtered()

@@ -121,6 +121,7 @@ class PipelineRuntime:
             rules_source=str(settings.rules_path or "bundled default"),
             metrics=metrics,
             dead_letter=self._dead_letter,
+            rules_limits={"max_rules": settings.rules_max_count, "max_bytes": settings.rules_max_bytes},
         )
         self.lag = LagMonitor(kafka, settings.app_id)
         self.driver = RecordDriver(

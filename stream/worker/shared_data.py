@@ -31,6 +31,7 @@ class SharedData:
         rules_source: str,
         metrics: Metrics,
         dead_letter: Callable[[Any, str], None] | None = None,
+        rules_limits: dict[str, int] | None = None,
     ) -> None:
         """``dead_letter(record, reason)``: where a refused record goes (the worker writes it to the
         dead-letter topic), so a bad profile or rules document is seen, not only counted."""
@@ -40,6 +41,7 @@ class SharedData:
         self.rules_topic = rules_topic
         self.metrics = metrics
         self.dead_letter = dead_letter or (lambda record, reason: None)
+        self.rules_limits = rules_limits  # lowered limits of a rules document (TRIAGE_RULES_MAX_*)
         self.followers = [
             TopicFollower(connection, customers_topic, self.on_customer),
             TopicFollower(connection, rules_topic, self.on_rules),
@@ -65,7 +67,7 @@ class SharedData:
         if record.value is None:
             return
         try:
-            rules = RoutingRules.model_validate_json(record.value)
+            rules = RoutingRules.model_validate_json(record.value, context=self.rules_limits)
         except Exception as exc:  # a ValidationError, or anything else bad data can raise
             self.metrics.rules_updates.labels("rejected").inc()
             log.error("routing rules at offset %d refused, previous rules stay: %s", record.offset, exc)

@@ -7,8 +7,10 @@ payloads are malformed or not for ticketing, and how the fake platform hands pay
 tests then run against that adapter; its own module keeps only what is particular to the platform.
 
 - :class:`SourceContract`, every adapter: a payload becomes a valid post with its platform, ids, author and
-  brand; malformed payloads are skipped and counted, never fatal; items not for ticketing are filtered and
-  counted; every item received is accounted for; a stop flushes what waits; bad configuration is named.
+  brand; malformed payloads are skipped and counted, never fatal; a payload dated out of the post range
+  (or out of what UTC can hold) is malformed, and the source goes on without reconnecting; items not for
+  ticketing are filtered and counted; every item received is accounted for; a stop flushes what waits;
+  bad configuration is named.
 - :class:`PullSourceContract`, adapters that read (streams, polls, replay): a slow sink pauses reading; a
   restart does not produce again what was stored.
 - :class:`StreamSourceContract`, long-lived connections: failures back off by kind and reset after a good
@@ -40,9 +42,24 @@ from stream.sources.base import ConfigError, Source
 from stream.sources.push import PushSource
 from stream.sources.testing import FakeClock, MemorySink, wait_for
 
-__all__ = ["PullSourceContract", "PushSourceContract", "SourceContract", "StreamSourceContract", "count"]
+__all__ = [
+    "POISON_DATES",
+    "PullSourceContract",
+    "PushSourceContract",
+    "SourceContract",
+    "StreamSourceContract",
+    "count",
+]
 
 BRAND = "acme"
+#: dates any user of a platform can give a post, and no post may have: after the last instant a datetime
+#: holds once in UTC, before the first, far ahead, and before the post range (2006-01-01)
+POISON_DATES = (
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:30:00+01:00",
+    "2999-01-01T00:00:00Z",
+    "1999-12-31T23:59:59Z",
+)
 POST_SCHEMA = jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / "post.schema.json").read_text()))
 
 Until = Callable[[Source, MemorySink], bool]
@@ -94,6 +111,11 @@ class SourceContract:
 
     def malformed_payloads(self) -> list[Any]:
         """Payloads that cannot become posts, each counted once as malformed."""
+        raise NotImplementedError
+
+    def dated(self, i: int, when: str) -> Any:
+        """``payload(i)`` with its date (``created_at``, ``createdAt``, ``pubDate``...) set to ``when``, an
+        ISO 8601 string, as a user of the platform could set it."""
         raise NotImplementedError
 
     def unwanted_payloads(self) -> list[Any]:
@@ -172,6 +194,21 @@ class SourceContract:
         )
         assert sink.ids == [self.post_id(1), self.post_id(9)]
         self.assert_counted(source, produced=2, malformed=len(bad))
+
+    async def test_a_date_out_of_range_is_malformed_and_the_source_goes_on_without_reconnecting(
+        self,
+    ) -> None:
+        poison = [self.dated(2 + n, when) for n, when in enumerate(POISON_DATES)]
+        source, sink = await self.run(
+            [self.payload(1), *poison, self.payload(9)],
+            lambda s, k: len(k.added) == 2 and count(s, "malformed_total") >= len(poison),
+        )
+        assert sink.ids == [self.post_id(1), self.post_id(9)]
+        self.assert_counted(source, produced=2, malformed=len(poison))
+        self.assert_no_reconnect(source)
+
+    def assert_no_reconnect(self, source: Source) -> None:
+        assert source.reconnects == 0
 
     async def test_what_is_not_to_be_ticketed_is_dropped_and_counted_as_filtered(self) -> None:
         unwanted = self.unwanted_payloads()
@@ -255,6 +292,10 @@ class StreamSourceContract(PullSourceContract):
 
     def serve(self, payloads: list[Any]) -> None:
         self.connections(("hold", payloads))
+
+    def assert_no_reconnect(self, source: Source) -> None:
+        super().assert_no_reconnect(source)
+        assert self.connection_count() == 1
 
     async def test_failures_back_off_by_kind_and_reset_after_a_good_connection(self) -> None:
         clock, sink = FakeClock(), MemorySink()

@@ -152,9 +152,13 @@ class TestBlueskyContract(StreamSourceContract):
     def malformed_payloads(self):
         return [b"{not json", (b"\x28\xb5\x2f\xfd",), other(3, time_us="soon"), without_rkey(4)]
 
+    def dated(self, i, when):
+        return event(i, createdAt=when)
+
     def unwanted_payloads(self):
         return [
             event(2, text="unrelated cat picture"),
+            event(5, text="another cat", facets="not a list", reply=["nor", "an", "object"]),
             other(3, kind="identity", identity={"did": "did:plc:zzz"}),
             other(4, kind="commit", commit={"operation": "delete", "collection": "app.bsky.feed.post"}),
             event(1),  # replayed by a rewind: at or before the cursor
@@ -237,3 +241,41 @@ def test_brand_handles_match_whole_handles_only() -> None:
     assert f.matches("hey @acme, my order?") and f.matches("thanks @ACME.")
     assert not f.matches("look at @acmesucks") and not f.matches("mail me at me@acme.com")
     assert not f.matches("see @acme.evil.com now")
+
+
+async def test_a_post_dated_9999_with_an_offset_is_malformed_and_the_next_posts_follow(tmp_path, jetstream):
+    """Any Bluesky user can set createdAt. 9999-12-31T23:59:59-01:00 overflowed on the way to UTC; the
+    OverflowError ended the session, the source resumed from its cursor into the same event, and looped."""
+    jetstream.plans = [
+        (
+            [
+                event(1),
+                event(2, createdAt="9999-12-31T23:59:59-01:00"),
+                event(3, createdAt="0001-01-01T00:30:00+01:00"),
+                event(4),
+                event(5),
+            ],
+            "hold",
+        )
+    ]
+    sink, clock = MemorySink(), FakeClock()
+    src = source(tmp_path, jetstream, sink, clock)
+    await run_until(src, lambda: len(sink.stored) == 3)
+    assert [p["post_id"][-2:] for p in sink.stored] == ["01", "04", "05"]
+    assert src.metrics.registry.get_sample_value("triage_source_malformed_total", {"source": "bluesky"}) == 2
+    assert len(jetstream.queries) == 1 and src.reconnects == 0 and clock.sleeps == []
+
+
+def test_a_post_without_createdAt_is_dated_by_the_event_s_time_us():
+    ev = orjson.loads(event(1))
+    del ev["commit"]["record"]["createdAt"]
+    post = jetstream_to_post(ev)
+    assert post["created_at"] == "2024-09-09T19:46:02.000001Z"  # T0 + 1 microseconds, not year 56661
+
+
+def test_a_record_shaped_against_the_lexicon_is_read_as_far_as_it_goes():
+    ev = orjson.loads(event(1, facets=[1, {"features": "x"}, {"index": [], "features": [{"$type": 3}]}]))
+    ev["commit"]["record"].update(reply="not an object", embed=[], langs="en")
+    post = jetstream_to_post(ev)
+    assert post["mentions"] == ["acme.bsky.social"] and "reply_to" not in post and "lang" not in post
+    assert mentioned(ev["commit"]["record"]) == ([], [])

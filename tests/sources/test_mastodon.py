@@ -142,7 +142,15 @@ class TestMastodonContract(StreamSourceContract):
         }
 
     def malformed_payloads(self):
-        return ["{broken", {"content": "<p>@acme no id</p>"}, status(5, created_at="soon")]
+        return [
+            "{broken",
+            {"content": "<p>@acme no id</p>"},
+            status(5, created_at="soon"),
+            status(6, account="not an object"),
+        ]
+
+    def dated(self, i, when):
+        return status(i, created_at=when)
 
     def unwanted_payloads(self):
         return [

@@ -150,11 +150,17 @@ class TestMetaContract(PushSourceContract):
             "url": f"https://www.facebook.com/1067280970047460_79551672271{i}",
         }
 
+    def dated(self, i, when):
+        payload = page_status(i)
+        payload["entry"][0]["changes"][0]["value"]["created_time"] = when
+        return payload
+
     def malformed_payloads(self):
         return [
             b"{oops",  # refused with 400
             {"object": "page"},  # answered 200, or Meta would resend it forever; counted
             delivery("page", {"field": "feed", "value": "not an object"}),
+            self.dated(6, 1e20),  # a time fromtimestamp cannot take (OSError): was a 500
         ]
 
     def unwanted_payloads(self):
@@ -264,3 +270,16 @@ async def test_secrets_never_reach_the_logs(meta, caplog):
     async with http.get("/meta/webhook", params=params) as r:
         assert r.status == 200
     assert SECRET not in caplog.text and VERIFY not in caplog.text
+
+
+def test_changes_of_the_wrong_shape_are_counted_broken_not_a_crash():
+    """A `changes` that is not a list, a change that is not an object, a `from` that is not an object: each
+    is one broken change with its reason (the delivery is answered 200), never an exception (a 500)."""
+    payload = page_status(1)
+    good = payload["entry"][0]["changes"][0]
+    odd_from = {"field": "feed", "value": {**good["value"], "post_id": "1067280970047460_2", "from": 5}}
+    payload["entry"][0]["changes"] += [odd_from, 7]
+    payload["entry"].append({"id": "1", "time": 1, "changes": "not a list"})
+    posts, _, errors = meta_to_posts(payload, brand="acme")
+    assert [p["post_id"] if isinstance(p, dict) else p.post_id for p in posts] == [good["value"]["post_id"]]
+    assert "change is not an object" in errors and len(errors) == 2

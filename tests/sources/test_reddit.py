@@ -55,6 +55,16 @@ def comment(n: int, body: str = "same problem with my acme router") -> dict:
     }
 
 
+def _newest_first(child) -> int:
+    """Reddit lists the newest first; a child shaped wrong (a test of what the adapter survives) sorts
+    last."""
+    data = child.get("data") if isinstance(child, dict) else None
+    try:
+        return -base36(data.get("id") or "0") if isinstance(data, dict) else 0
+    except (TypeError, ValueError):
+        return 0
+
+
 def _b36(n: int) -> str:
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
@@ -94,9 +104,7 @@ class FakeReddit:
         if self.fail:
             status = self.fail.pop(0)
             return web.Response(status=status, headers={"x-ratelimit-reset": "100"})
-        children = sorted(
-            self.items[request.match_info["listing"]], key=lambda c: -base36(c["data"].get("id") or "0")
-        )
+        children = sorted(self.items[request.match_info["listing"]], key=_newest_first)
         after = request.query.get("after")
         if after:
             idx = next(i for i, c in enumerate(children) if c["data"]["name"] == after)
@@ -164,7 +172,16 @@ class TestRedditContract(PullSourceContract):
         }
 
     def malformed_payloads(self):
-        return [{"kind": "t3", "data": {"title": "Acme without an id"}}, submission(5, created_utc="soon")]
+        return [
+            {"kind": "t3", "data": {"title": "Acme without an id"}},
+            submission(5, created_utc="soon"),
+            submission(6, id="not/base36"),
+            submission(7, created_utc=1e20),  # fromtimestamp: OSError, not a ValueError
+            "not an object",
+        ]
+
+    def dated(self, i, when):
+        return submission(i, created_utc=when)
 
     def unwanted_payloads(self):
         return [submission(5, title="Which mouse should I buy?", selftext="")]

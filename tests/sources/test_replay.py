@@ -75,7 +75,15 @@ class TestReplayContract(PullSourceContract):
         }
 
     def malformed_payloads(self):
-        return [row(3, author_id=""), row(4, created_at="not a date")]
+        return [
+            row(3, author_id=""),
+            row(4, created_at="not a date"),
+            row(5, created_at="99999999999999999999"),  # digits: fromtimestamp overflows
+            row(6, created_at="Fri Dec 31 23:59:59 -0100 9999"),  # the Twitter format of the same poison
+        ]
+
+    def dated(self, i, when):
+        return row(i, created_at=when)
 
     def unwanted_payloads(self):
         return [row(5, author_id="sprintcare", inbound="False", text="@115706 Sorry! Please DM us.")]

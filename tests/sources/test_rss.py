@@ -11,10 +11,12 @@ from tests.sources.support import make_settings
 BOILER = "&lt;p&gt;My &lt;b&gt;Acme&lt;/b&gt; boiler is broken&lt;/p&gt;"
 
 
-def item(guid: str, title: str, description: str = BOILER) -> str:
+def item(
+    guid: str, title: str, description: str = BOILER, published: str = "Mon, 13 May 2024 10:00:00 +0000"
+) -> str:
     return f"""<item><title>{title}</title><link>https://forum.example/t/{guid}</link>
         <guid isPermaLink="false">{guid}</guid><dc:creator>jo</dc:creator>
-        <pubDate>Mon, 13 May 2024 10:00:00 +0000</pubDate>
+        <pubDate>{published}</pubDate>
         <description>{description}</description></item>"""
 
 
@@ -137,6 +139,9 @@ class TestRssContract(PullSourceContract):
 
     def malformed_payloads(self):
         return ["<item><title>Acme: neither guid nor link</title></item>"]
+
+    def dated(self, i, when):
+        return item(str(i), f"Boiler down {i}", published=when)
 
     def unwanted_payloads(self):
         return [item("5", "Kettle advice", "which cheap kettle lasts?")]

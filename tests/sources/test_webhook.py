@@ -1,9 +1,12 @@
 import asyncio
+import json
 import logging
 
 import aiohttp
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stream.sources.testing import MemorySink, wait_for
 from stream.sources.webhook import WebhookSource, parse_ingest
@@ -61,7 +64,10 @@ class TestWebhookContract(PushSourceContract):
         }
 
     def malformed_payloads(self):
-        return [{"platform": "mars"}, b"{oops", b"[]"]
+        return [{"platform": "mars"}, b"{oops", b"[]", post(5, created_at=1e30)]
+
+    def dated(self, i, when):
+        return post(i, created_at=when)
 
     def unwanted_payloads(self):
         return []  # the sender chose what to send
@@ -144,3 +150,37 @@ async def test_the_token_never_reaches_the_logs(ingest, caplog):
     async with http.post("/ingest", json=post(1), headers=AUTH) as r:
         assert r.status == 503
     assert TOKEN not in caplog.text and TOKEN not in repr(src.settings)
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00"])
+async def test_a_date_out_of_range_gets_400_with_the_reason_not_500(ingest, when):
+    _src, sink, http = ingest
+    async with http.post("/ingest", json=[post(1), post(2, created_at=when)], headers=AUTH) as r:
+        assert r.status == 400
+        body = await r.json()
+    assert body["invalid"] == 1 and body["errors"][0]["index"] == 1
+    assert body["errors"][0]["error"].startswith(f"created_at: {when} is outside the accepted range")
+    assert sink.added == []
+    async with http.post("/ingest", json=post(3), headers=AUTH) as r:  # and the next request is served
+        assert r.status == 202
+    assert [p["post_id"] for p in sink.stored] == ["p3"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@given(st.lists(st.fixed_dictionaries({}, optional={k: JSON for k in (*post(1), "ingested_at")}), max_size=3))
+def test_any_body_gets_posts_or_a_reason_per_item_never_an_exception(items):
+    for content_type, body in (
+        ("application/json", json.dumps(items).encode()),
+        ("application/x-ndjson", b"\n".join(json.dumps(i).encode() for i in items)),
+    ):
+        posts, errors = parse_ingest(body, content_type)
+        assert all(isinstance(e["error"], str) and e["error"] for e in errors)
+        assert len(posts) + len(errors) >= min(len(items), 1)

@@ -155,7 +155,12 @@ class TestXContract(StreamSourceContract):
             b"[1, 2]",
             orjson.dumps({"errors": [{"title": "Invalid Request"}]}),  # an error that is not a disconnect
             line(5, author_id=None),
+            line(6, referenced_tweets=[1, "not an object"]),
+            orjson.dumps({"errors": "not a list"}),
         ]
+
+    def dated(self, i, when):
+        return line(i, created_at=when)
 
     def unwanted_payloads(self):
         return [line(1)]  # re-sent in the same session (a backfill overlapping what was read)

@@ -74,8 +74,43 @@ NASTY: dict[str, tuple[bytes, str | None]] = {
         None,
     ),
     "emoji only": (orjson.dumps(post(post_id="e", text="😡😡😡🔥")), None),
-    "timestamp in the future": (orjson.dumps(post(post_id="f", created_at="2999-01-01T00:00:00Z")), None),
-    "timestamp in 1970": (orjson.dumps(post(post_id="z", created_at="1970-01-01T00:00:00Z")), None),
+    # dates: a post is dated 2006-01-01 to now plus one day; outside, it is dead-lettered with the reason
+    "timestamp in the future": (
+        orjson.dumps(post(post_id="f", created_at="2999-01-01T00:00:00Z")),
+        "invalid post: created_at: 2999-01-01T00:00:00+00:00 is outside the accepted range",
+    ),
+    "timestamp in 1970": (
+        orjson.dumps(post(post_id="z", created_at="1970-01-01T00:00:00Z")),
+        "invalid post: created_at: 1970-01-01T00:00:00+00:00 is outside the accepted range",
+    ),
+    # after the last instant a datetime holds once in UTC, and before the first: these raised OverflowError
+    "timestamp 9999 with a negative offset": (
+        orjson.dumps(post(post_id="o", created_at="9999-12-31T23:59:59-01:00")),
+        "invalid post: created_at: 9999-12-31T23:59:59-01:00 is outside the accepted range",
+    ),
+    "timestamp 0001 with a positive offset": (
+        orjson.dumps(post(post_id="u", created_at="0001-01-01T00:30:00+01:00")),
+        "invalid post: created_at: 0001-01-01T00:30:00+01:00 is outside the accepted range",
+    ),
+    "ingest time 9999 with a negative offset": (
+        orjson.dumps(post(post_id="i", ingested_at="9999-12-31T23:59:59-01:00")),
+        "invalid post: ingested_at: 9999-12-31T23:59:59-01:00 is outside the accepted range",
+    ),
+    "timestamp as a number past year 9999": (
+        orjson.dumps(post(post_id="n", created_at=1e20)),
+        "invalid post: created_at: Input should be a valid datetime",
+    ),
+    # one poison date among good posts: only that post is dead-lettered, the others have their outcomes
+    "a frame with one post dated 9999-12-31T23:59:59-01:00": (
+        orjson.dumps(
+            [
+                post(post_id="a1"),
+                post(post_id="a2", created_at="9999-12-31T23:59:59-01:00"),
+                post(post_id="a3", text="thanks @acme, all sorted"),
+            ]
+        ),
+        "invalid post: created_at: 9999-12-31T23:59:59-01:00 is outside the accepted range",
+    ),
 }
 
 
@@ -89,6 +124,8 @@ def test_nasty_records_are_dead_lettered_with_a_reason_or_processed(name: str) -
     else:
         assert out.outcomes["dead_letter"] >= 1
         assert all(reason in DeadLetter.model_validate_json(r.value).reason for r in out.dead_letters)
+    if name.startswith("a frame with one post"):
+        assert out.posts_in == 3 and out.outcomes["dead_letter"] == 1
 
 
 def test_a_huge_frame_of_junk_is_dead_lettered_item_by_item() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
@@ -52,5 +54,34 @@ async def test_only_the_right_token_gets_in_and_metrics_and_health_stay_open() -
             "/api/rules", data=b"x" * (2 * 1024 * 1024), headers={"Authorization": "Bearer s3cret"}
         )
         assert big.status == 413
+    finally:
+        await client.close()
+
+
+async def test_a_worker_checks_parameters_and_applies_its_configured_limits(tmp_path: Path) -> None:
+    settings = Settings(
+        kafka_bootstrap_servers="127.0.0.1:1",
+        ops_token=SecretStr("s3cret"),
+        data_dir=tmp_path,
+        rules_max_bytes=2048,
+        rules_max_count=2,
+    )
+    runtime = PipelineRuntime(settings, scorer=LexiconScorer())
+    client = TestClient(TestServer(build_web_app(runtime), host="127.0.0.1"))
+    await client.start_server()
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        for query in ("limit=-5", "limit=1001", "limit=ten", "priority=0", "colour=red"):
+            resp = await client.get(f"/api/tickets?{query}", headers=auth)
+            assert resp.status == 400, query
+        for status in ("resolved", "expired", "open"):
+            resp = await client.get("/api/tickets", params={"status": status, "limit": "1000"}, headers=auth)
+            body = await resp.json()
+            assert resp.status == 200 and body["tickets"] == [] and body["next_cursor"] is None
+        big = await client.put("/api/rules", data=b"#" * 3000, headers=auth)
+        assert big.status == 413 and (await big.json())["limit_bytes"] == 2048
+        three = b"default_queue: a\nrules: [{name: x, queue: a}, {name: y, queue: a}, {name: z, queue: a}]\n"
+        many = await client.put("/api/rules", data=three, headers=auth)
+        assert many.status == 400 and "at most 2 rules" in str(await many.json())
     finally:
         await client.close()
