@@ -141,7 +141,6 @@ class SlaClock:
     holds only the deadlines of its current runs."""
 
     __slots__ = (
-        "_deadlines",
         "calendar",
         "created",
         "emitted",
@@ -174,7 +173,6 @@ class SlaClock:
         self.resolves: frozenset[float] | set[float] = _NO_TIMES
         self.reopens: frozenset[float] | set[float] = _NO_TIMES
         self.emitted: frozenset[tuple[str, int, str]] | set[tuple[str, int, str]] = _NOTHING_EMITTED
-        self._deadlines: dict[tuple[float, float], float] | None = None
         self.runs: list[_Run] = []
         self._rebuild()
 
@@ -206,7 +204,7 @@ class SlaClock:
     def retarget(self, queue: str, priority: int, calendar: BusinessCalendar, target: SlaTarget) -> None:
         """A reassignment to another queue, or a new priority: deadlines are recomputed from creation."""
         self.queue, self.priority, self.calendar, self.target = queue, priority, calendar, target
-        self._deadlines = None
+        self.runs = []  # deadlines follow the new target: none is reused
         self._rebuild()
 
     def _add(self, times: set[float], at: datetime) -> bool:
@@ -230,24 +228,20 @@ class SlaClock:
     def resolved_at(self) -> float | None:
         return self.runs[-1].stop
 
-    def _deadline(self, start: float, budget: float) -> float:
-        key = (start, budget)
-        if self._deadlines is None:
-            self._deadlines = {}
-        hit = self._deadlines.get(key)
-        if hit is None:
-            hit = self._deadlines[key] = self.calendar.deadline_ts(start, budget)
-        return hit
-
     def _run(self, kind: SlaTargetKind, cycle: int, start: float, stop: float | None, budget: float) -> _Run:
+        # A rebuild keeps most runs (an event moves one stop): their deadlines are taken from the run
+        # they had, not walked through the calendar again and not cached per clock (a million clocks).
+        for old in self.runs:
+            if old.start == start and old.budget == budget:
+                return _Run(kind, cycle, start, stop, budget, old.risk_at, old.due)
         return _Run(
             kind,
             cycle,
             start,
             stop,
             budget,
-            self._deadline(start, budget * self.target.at_risk_fraction),
-            self._deadline(start, budget),
+            self.calendar.deadline_ts(start, budget * self.target.at_risk_fraction),
+            self.calendar.deadline_ts(start, budget),
         )
 
     def _rebuild(self) -> None:
