@@ -42,8 +42,13 @@ class SlaMonitor:
                     sla.forget(tid)
                 sla.open(tid, t.queue, t.priority, utc_from_epoch(t.created_at))  # an upsert moves deadlines
             elif c.change == "reopened":
-                if not sla.reopened(tid, utc_from_epoch(t.updated_at)):  # e.g. its clocks were pruned
+                if tid not in sla:  # forgotten when it was resolved: its history rebuilt from the state
                     sla.open(tid, t.queue, t.priority, utc_from_epoch(t.created_at))
+                    if t.first_response_at is not None:
+                        sla.first_response(tid, utc_from_epoch(t.first_response_at))
+                    if c.before is not None and c.before.resolved_at is not None:
+                        sla.resolved(tid, utc_from_epoch(c.before.resolved_at))
+                sla.reopened(tid, utc_from_epoch(t.updated_at))
             elif c.change == "expired":
                 sla.forget(tid)  # closed without an answer: no more at-risk or breach alerts
             elif c.change == "reassigned":
@@ -58,6 +63,9 @@ class SlaMonitor:
                 measured = sla.resolved(tid, utc_from_epoch(t.resolved_at))
                 if measured is not None:
                     m.time_to_resolution.labels(t.queue).observe(measured.wall_s)
+                # a resolved ticket's clocks have nothing left to watch: forgotten, so a worker does not
+                # hold one per ticket it ever resolved (a reopen rebuilds them from the state, above)
+                sla.forget(tid)
 
     def advance(self, now: float) -> list[OutRecord]:
         """Targets that became at risk or breached by ``now``: counted, and returned as alert records."""
