@@ -84,13 +84,7 @@ def in_process(posts: int, keys_per_post: float = 2.0, seed: int = 1) -> dict[st
 async def _fill_changelog(env: Env, n_keys: int, seed: int) -> float:
     """Write deltas for ``n_keys`` keys to the changelog, spread over partitions and the last hour."""
     rng = np.random.default_rng(seed)
-    sink = BatchSink(
-        env.settings.kafka,
-        client_id="bench-changelog-fill",
-        linger_s=env.settings.sink_linger_s,
-        max_record_bytes=env.settings.max_record_bytes,
-        default_partitions=env.settings.partitions,
-    )
+    sink = BatchSink.from_settings(env.settings, "bench-changelog-fill")
     await sink.start()
     started = time.perf_counter()
     now = time.time()

@@ -38,13 +38,7 @@ class SinglePostProducer:
 
     def __init__(self, settings: Settings, max_in_flight: int = 20_000) -> None:
         self.settings = settings
-        self.sink = BatchSink(
-            settings.kafka,
-            client_id="bench-single-source",
-            linger_s=settings.sink_linger_s,
-            max_record_bytes=settings.max_record_bytes,
-            default_partitions=settings.partitions,
-        )
+        self.sink = BatchSink.from_settings(settings, "bench-single-source")
         self._in_flight: list[asyncio.Future[None]] = []
         self._max_in_flight = max_in_flight
 

@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
@@ -43,6 +43,18 @@ log = logging.getLogger(__name__)
 
 def _size(record: OutRecord) -> int:
     return len(record.value) if record.value is not None else 0
+
+
+class SinkSettings(Protocol):
+    """What a sink reads from a settings object (the project's Settings has all of it); a protocol, so this
+    folder needs no import of the settings model."""
+
+    @property
+    def kafka(self) -> KafkaConnection: ...
+
+    sink_linger_s: float
+    max_record_bytes: int
+    partitions: int
 
 
 @dataclass(slots=True)
@@ -85,6 +97,17 @@ class BatchSink:
         self.flushes = 0
         self.retries = 0
         self.retrying = False
+
+    @classmethod
+    def from_settings(cls, settings: SinkSettings, client_id: str) -> BatchSink:
+        """A sink with the deployment's connection, linger, record size and partition count."""
+        return cls(
+            settings.kafka,
+            client_id=client_id,
+            linger_s=settings.sink_linger_s,
+            max_record_bytes=settings.max_record_bytes,
+            default_partitions=settings.partitions,
+        )
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(

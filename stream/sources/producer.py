@@ -62,13 +62,7 @@ class PostProducer:
         self.settings = settings
         self.frame_posts = frame_posts or settings.max_frame_posts
         self.linger_s = linger_s
-        self.sink = BatchSink(
-            settings.kafka,
-            client_id=client_id,
-            linger_s=settings.sink_linger_s,
-            max_record_bytes=settings.max_record_bytes,
-            default_partitions=settings.partitions,
-        )
+        self.sink = BatchSink.from_settings(settings, client_id)
         self._buffers: dict[int, list[Any]] = defaultdict(list)
         self._oldest: dict[int, float] = {}
         self._in_flight: list[asyncio.Future[None]] = []

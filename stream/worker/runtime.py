@@ -73,13 +73,7 @@ class PipelineRuntime:
         self.metrics = metrics = metrics or Metrics()
         self.scorer = scorer or load_scorer(settings.model_dir)
         rules = load_rules(settings.rules_path)
-        self.sink = BatchSink(
-            kafka,
-            client_id=f"{settings.app_id}-sink",
-            linger_s=settings.sink_linger_s,
-            max_record_bytes=settings.max_record_bytes,
-            default_partitions=settings.partitions,
-        )
+        self.sink = BatchSink.from_settings(settings, f"{settings.app_id}-sink")
         # actionable frames of many raw records merged per partition: stage 2 pays per record
         self.forward = FrameMerger(
             self.sink,

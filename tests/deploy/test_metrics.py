@@ -171,13 +171,7 @@ def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = N
 
 
 async def write_events(settings: Settings, records: list[OutRecord]) -> None:
-    sink = BatchSink(
-        settings.kafka,
-        client_id="deploy-test",
-        linger_s=settings.sink_linger_s,
-        max_record_bytes=settings.max_record_bytes,
-        default_partitions=settings.partitions,
-    )
+    sink = BatchSink.from_settings(settings, "deploy-test")
     await sink.start()
     try:
         await (await sink.send(settings.topics.ticket_events, records))

@@ -44,13 +44,7 @@ async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "co
 
 
 async def write(settings: Settings, topic: str, records: list[OutRecord]) -> None:
-    sink = BatchSink(
-        settings.kafka,
-        client_id="test-writer",
-        linger_s=settings.sink_linger_s,
-        max_record_bytes=settings.max_record_bytes,
-        default_partitions=settings.partitions,
-    )
+    sink = BatchSink.from_settings(settings, "test-writer")
     await sink.start()
     try:
         await (await sink.send(topic, records))
